@@ -1,0 +1,68 @@
+"""Wires the real adapters together in one place; the CLI and the end-to-end tests both start here."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from types import FrameType
+
+import waitress
+
+from . import logs
+from .commands import Commands
+from .settings import Settings
+from .store import Store
+from .web.app import Context, build_app
+from .web.auth import HASH_FILE, load_credentials
+
+log = logging.getLogger("recorder")
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: Store
+    context: Context
+
+    def close(self) -> None:
+        self.store.log.wait_notified()
+        self.store.close()
+
+
+def open_service(settings: Settings) -> tuple[Service, str | None]:
+    """Own the state folder and build everything on it; also returns a password generated just now."""
+    for folder in settings.folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    store = Store.open(settings.event_log_path)
+    try:
+        credentials, generated = load_credentials(settings.state_dir, settings.admin_password)
+    except BaseException:
+        store.close()
+        raise
+    commands = Commands(store, default_timezone=settings.tz)
+    return Service(settings, store, Context(settings, store, commands, credentials)), generated
+
+
+def serve(settings: Settings) -> None:
+    """Run the web server in the foreground until SIGINT or SIGTERM."""
+    logs.configure(settings.logs_dir, settings.log_level)
+    service, generated = open_service(settings)
+    try:
+        server = waitress.create_server(build_app(service.context), host=settings.web_host,
+                                        port=settings.web_port, threads=8, ident="recorder")
+        log.info("replayed %d events from %s", service.store.log.last_seq, settings.event_log_path)
+        host = "localhost" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+        log.info("Recorder listening on http://%s:%d/ (user admin)", host, settings.web_port)
+        if generated:
+            log.warning("Generated admin password (shown only this once; set ADMIN_PASSWORD to choose one, or "
+                        "delete %s to get a new one): %s", settings.state_dir / HASH_FILE, generated)
+        signal.signal(signal.SIGTERM, _interrupt)
+        server.run()  # returns after KeyboardInterrupt: waitress stops its workers
+    finally:
+        log.info("stopping")
+        service.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,251 @@
+"""The one way to change anything: validate input against the views, then append events.
+
+The web UI, the REST API and the config folder all call `Commands`; none of them writes events itself. The
+`decide_*` functions are pure (views and input in, payloads out) and raise a `CommandError` that names the
+field and says what is wrong in words a user can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from . import cron
+from .destination import parse_destination
+from .events import (Event, Payload, ScheduleConfig, ScheduleCreated, ScheduleDeleted, ScheduleUpdated,
+                     StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
+from .store import Store
+from .views import Views
+
+
+class CommandError(Exception):
+    """A change was refused; `field` is the input field at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Invalid(CommandError):
+    """The input is malformed or breaks a rule."""
+
+
+class NotFound(CommandError):
+    """The thing to change does not exist."""
+
+
+class Conflict(CommandError):
+    """The change clashes with the current state (duplicate name, stream still in use)."""
+
+
+STREAM_URL_SCHEMES = ("http", "https", "rtmp", "rtmps")
+MAX_DURATION_MINUTES = 7 * 24 * 60
+MAX_PADDING_SECONDS = 3600
+# Fields the API shows but a client cannot set; tolerated in input so a client can PUT back what it GOT.
+READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "next_run", "description", "stream_name"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Validator = Callable[[Any, str], Any]
+
+
+def _text(max_length: int, required: bool = False) -> Validator:
+    def check(value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise Invalid("must be text", field)
+        value = value.strip()
+        if required and not value:
+            raise Invalid("must not be empty", field)
+        if len(value) > max_length:
+            raise Invalid(f"must be at most {max_length} characters", field)
+        if _CONTROL.search(value):
+            raise Invalid("must not contain control characters", field)
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise Invalid("must be valid Unicode text (it holds a lone surrogate)", field) from None
+        return value
+
+    return check
+
+
+def _whole_number(low: int, high: int) -> Validator:
+    def check(value: Any, field: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("must be a whole number", field)
+        if not low <= value <= high:
+            raise Invalid(f"must be between {low} and {high}", field)
+        return value
+
+    return check
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false", field)
+    return value
+
+
+def _stream_url(value: Any, field: str) -> str:
+    url = _text(2000, required=True)(value, field)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in STREAM_URL_SCHEMES:
+        raise Invalid(f"must start with {', '.join(s + '://' for s in STREAM_URL_SCHEMES)} "
+                      f"(not {parts.scheme or 'a bare path'})", field)
+    if not parts.hostname or " " in url:
+        raise Invalid("must name a host, e.g. http://radio.example.org:8000/live.mp3", field)
+    return url
+
+
+def _destination(value: Any, field: str) -> str:
+    text = _text(500)(value, field)
+    if not text:
+        return ""
+    try:
+        parse_destination(text)
+    except ValueError as error:
+        raise Invalid(str(error), field) from None
+    return text
+
+
+def _cron(value: Any, field: str) -> str:
+    try:
+        return cron.parse(_text(200, required=True)(value, field)).expression
+    except cron.CronError as error:
+        raise Invalid(str(error), field) from None
+
+
+def _timezone(value: Any, field: str) -> str:
+    try:
+        cron.zone(_text(64, required=True)(value, field))
+    except cron.CronError as error:
+        raise Invalid(str(error), field) from None
+    return value.strip()
+
+
+STREAM_FIELDS: dict[str, Validator] = {
+    "name": _text(100, required=True),
+    "url": _stream_url,
+    "artist": _text(200),
+    "album": _text(200),
+    "album_artist": _text(200),
+    "scp_destination": _destination,
+}
+SCHEDULE_FIELDS: dict[str, Validator] = {
+    "stream_id": _whole_number(1, 2**31),
+    "cron": _cron,
+    "duration_minutes": _whole_number(1, MAX_DURATION_MINUTES),
+    "active": _boolean,
+    "timezone": _timezone,
+    "pad_before_seconds": _whole_number(0, MAX_PADDING_SECONDS),
+    "pad_after_seconds": _whole_number(0, MAX_PADDING_SECONDS),
+}
+
+
+def clean(fields: Any, validators: Mapping[str, Validator], required: tuple[str, ...]) -> dict[str, Any]:
+    """Check an input object field by field: no unknown fields, no missing required ones, right types."""
+    if not isinstance(fields, Mapping):
+        raise Invalid("expected a JSON object")
+    for name in fields:
+        if name not in validators and name not in READ_ONLY_FIELDS:
+            raise Invalid(f"unknown field (known: {', '.join(validators)})", str(name))
+    for name in required:
+        if name not in fields:
+            raise Invalid("is required", name)
+    return {name: validators[name](value, name) for name, value in fields.items() if name in validators}
+
+
+def decide_create_stream(views: Views, fields: Any) -> list[Payload]:
+    config = StreamConfig(**clean(fields, STREAM_FIELDS, ("name", "url")))
+    _check_unique_name(views, config.name, None)
+    return [StreamCreated(views.next_id("streams"), config)]
+
+
+def decide_update_stream(views: Views, stream_id: int, fields: Any) -> list[Payload]:
+    current = _existing_stream(views, stream_id)
+    config = dataclasses.replace(current, **clean(fields, STREAM_FIELDS, ()))
+    _check_unique_name(views, config.name, stream_id)
+    return [] if config == current else [StreamUpdated(stream_id, config)]
+
+
+def decide_delete_stream(views: Views, stream_id: int, cascade: bool) -> list[Payload]:
+    _existing_stream(views, stream_id)
+    schedules = views.schedules(stream_id)
+    if schedules and not cascade:
+        raise Conflict(f"stream {stream_id} has {len(schedules)} schedule(s); delete them first "
+                       "or delete with cascade=true")
+    return [*(ScheduleDeleted(row.doc_id) for row in schedules), StreamDeleted(stream_id)]
+
+
+def decide_create_schedule(views: Views, fields: Any, default_timezone: str) -> list[Payload]:
+    values = {"timezone": default_timezone, **clean(fields, SCHEDULE_FIELDS, ("stream_id", "cron",
+                                                                              "duration_minutes"))}
+    _existing_stream(views, values["stream_id"], field="stream_id")
+    return [ScheduleCreated(views.next_id("schedules"), ScheduleConfig(**values))]
+
+
+def decide_update_schedule(views: Views, schedule_id: int, fields: Any) -> list[Payload]:
+    row = views.get("schedules", schedule_id)
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} does not exist")
+    current = ScheduleConfig(**_config_fields(ScheduleConfig, row))
+    config = dataclasses.replace(current, **clean(fields, SCHEDULE_FIELDS, ()))
+    if config.stream_id != current.stream_id:
+        _existing_stream(views, config.stream_id, field="stream_id")
+    return [] if config == current else [ScheduleUpdated(schedule_id, config)]
+
+
+def decide_delete_schedule(views: Views, schedule_id: int) -> list[Payload]:
+    if views.get("schedules", schedule_id) is None:
+        raise NotFound(f"schedule {schedule_id} does not exist")
+    return [ScheduleDeleted(schedule_id)]
+
+
+def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> StreamConfig:
+    row = views.get("streams", stream_id)
+    if row is None:
+        if field:
+            raise Invalid(f"stream {stream_id} does not exist", field)
+        raise NotFound(f"stream {stream_id} does not exist")
+    return StreamConfig(**_config_fields(StreamConfig, row))
+
+
+def _check_unique_name(views: Views, name: str, own_id: int | None) -> None:
+    other = views.stream_named(name)
+    if other is not None and other.doc_id != own_id:
+        raise Conflict(f"a stream named {other['name']!r} already exists (id {other.doc_id})", "name")
+
+
+def _config_fields(config_type: type, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {field.name: row[field.name] for field in dataclasses.fields(config_type)}
+
+
+@dataclass(frozen=True)
+class Commands:
+    """The command layer bound to a store: each method validates, appends and returns the new events."""
+
+    store: Store
+    default_timezone: str = "UTC"
+
+    def create_stream(self, fields: Any, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_create_stream(views, fields), source)
+
+    def update_stream(self, stream_id: int, fields: Any, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_update_stream(views, stream_id, fields), source)
+
+    def delete_stream(self, stream_id: int, cascade: bool, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_delete_stream(views, stream_id, cascade), source)
+
+    def create_schedule(self, fields: Any, source: str) -> list[Event]:
+        return self.store.execute(
+            lambda views: decide_create_schedule(views, fields, self.default_timezone), source)
+
+    def update_schedule(self, schedule_id: int, fields: Any, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_update_schedule(views, schedule_id, fields), source)
+
+    def delete_schedule(self, schedule_id: int, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_delete_schedule(views, schedule_id), source)

@@ -1,0 +1,119 @@
+"""Read models projected from the log: streams, schedules, sessions, transfers.
+
+`project` is a pure fold step (no I/O, no clock): it turns one event into row changes of plain dicts. Those
+dicts are the memory of a TinyDB MemoryStorage, so reads use TinyDB queries while replay stays a cheap loop over
+dicts (TinyDB's own writes copy the whole table each time, far too slow for replaying a long log).
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Any, Iterable
+
+from tinydb import Query, TinyDB
+from tinydb.storages import MemoryStorage
+from tinydb.table import Document, Table
+
+from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, StreamCreated, StreamDeleted,
+                     StreamUpdated)
+
+TABLES = ("streams", "schedules", "sessions", "transfers")
+Rows = dict[str, dict[str, dict[str, Any]]]
+
+
+class Views:
+    """The projected state at `last_seq`, with TinyDB tables to query it."""
+
+    def __init__(self) -> None:
+        self.rows: Rows = {name: {} for name in TABLES}
+        self.last_seq = 0
+        self.highest_ids: dict[str, int] = {name: 0 for name in TABLES}
+        self._db = TinyDB(storage=MemoryStorage)
+        self._db.storage.memory = self.rows  # TinyDB reads our projected dicts directly
+
+    def apply(self, event: Event) -> None:
+        project(event.data, self, event)
+        self.last_seq = event.seq
+
+    def table(self, name: str) -> Table:
+        # No query cache: the rows change underneath TinyDB on every event.
+        return self._db.table(name, cache_size=0)
+
+    def get(self, table: str, row_id: int) -> Document | None:
+        return self.table(table).get(doc_id=row_id)
+
+    def all(self, table: str) -> list[Document]:
+        return self.table(table).all()
+
+    def streams(self) -> list[Document]:
+        return self.all("streams")
+
+    def schedules(self, stream_id: int | None = None) -> list[Document]:
+        if stream_id is None:
+            return self.all("schedules")
+        return self.table("schedules").search(Query().stream_id == stream_id)
+
+    def stream_named(self, name: str) -> Document | None:
+        """Names are unique regardless of case and surrounding space."""
+        wanted = name.strip().casefold()
+        return self.table("streams").get(Query().name.test(lambda value: value.strip().casefold() == wanted))
+
+    def next_id(self, table: str) -> int:
+        """Ids are never reused, even after a delete, so old events and links stay unambiguous."""
+        return self.highest_ids[table] + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the views hold, as plain data (for comparing replays)."""
+        return {"rows": self.rows, "last_seq": self.last_seq, "highest_ids": self.highest_ids}
+
+
+def replay(events: Iterable[Event]) -> Views:
+    views = Views()
+    for event in events:
+        views.apply(event)
+    return views
+
+
+@singledispatch
+def project(payload: object, views: Views, event: Event) -> None:
+    """Events that change no view (yet) fold to nothing."""
+
+
+@project.register
+def _stream_created(payload: StreamCreated, views: Views, event: Event) -> None:
+    _put(views, "streams", payload.stream_id, vars(payload.stream), event)
+
+
+@project.register
+def _stream_updated(payload: StreamUpdated, views: Views, event: Event) -> None:
+    _put(views, "streams", payload.stream_id, vars(payload.stream), event)
+
+
+@project.register
+def _stream_deleted(payload: StreamDeleted, views: Views, event: Event) -> None:
+    views.rows["streams"].pop(str(payload.stream_id), None)
+
+
+@project.register
+def _schedule_created(payload: ScheduleCreated, views: Views, event: Event) -> None:
+    _put(views, "schedules", payload.schedule_id, vars(payload.schedule), event)
+
+
+@project.register
+def _schedule_updated(payload: ScheduleUpdated, views: Views, event: Event) -> None:
+    _put(views, "schedules", payload.schedule_id, vars(payload.schedule), event)
+
+
+@project.register
+def _schedule_deleted(payload: ScheduleDeleted, views: Views, event: Event) -> None:
+    views.rows["schedules"].pop(str(payload.schedule_id), None)
+
+
+def _put(views: Views, table: str, row_id: int, fields: dict[str, Any], event: Event) -> None:
+    """Insert or replace a row, keeping when it was created and stamping when it last changed."""
+    rows = views.rows[table]
+    key = str(row_id)
+    old = rows.get(key)
+    rows[key] = {"id": row_id, **fields, "created_at": old["created_at"] if old else event.at, "updated_at": event.at}
+    if row_id > views.highest_ids[table]:
+        views.highest_ids[table] = row_id

@@ -1,0 +1,117 @@
+"""The Bottle application: one explicit app, routes installed by function, nothing happens on import.
+
+Every answer under /api is JSON, errors included (`{"error": ..., "field": ...}`); no request ever sees a
+traceback. A domain error maps to 400/404/409, a log that cannot be written to 503.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import bottle
+import orjson
+
+from .. import __version__
+from ..commands import Commands, CommandError, Conflict, Invalid, NotFound
+from ..eventlog import LogWriteError
+from ..settings import Settings
+from ..store import Store
+from .auth import Credentials
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_BYTES = 1024 * 1024
+ERROR_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
+
+
+@dataclass
+class Context:
+    """What the routes need, wired once by `bootstrap`."""
+
+    settings: Settings
+    store: Store
+    commands: Commands
+    credentials: Credentials
+    started: float = field(default_factory=time.monotonic)
+
+
+def json_response(body: Any, status: int = 200, **headers: str) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(orjson.dumps(body), status,
+                               {"Content-Type": "application/json; charset=utf-8", **headers})
+
+
+def error_response(status: int, message: str, field: str | None = None, **headers: str) -> bottle.HTTPResponse:
+    body = {"error": message} if field is None else {"error": message, "field": field}
+    return json_response(body, status, **headers)
+
+
+def read_json() -> Any:
+    """The request body as JSON, refusing what a browser form could send cross-site (no JSON content type)."""
+    if bottle.request.content_length > MAX_JSON_BYTES:
+        raise error_response(413, f"request body is larger than {MAX_JSON_BYTES // 1024} KB")
+    if bottle.request.content_type.split(";")[0].strip().lower() != "application/json":
+        raise error_response(415, "send the body as JSON with Content-Type: application/json")
+    data = bottle.request.body.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise error_response(413, f"request body is larger than {MAX_JSON_BYTES // 1024} KB")
+    try:
+        return json.loads(data or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise error_response(400, f"invalid JSON: {error}") from None
+
+
+def handle_errors(route: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's errors into JSON answers at the edge."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return route(*args, **kwargs)
+        except CommandError as error:
+            raise error_response(ERROR_STATUS.get(type(error), 400), error.message, error.field) from None
+        except LogWriteError as error:
+            log.error("change refused: %s", error)
+            raise error_response(503, f"the change could not be saved: {error}") from None
+
+    wrapper.__name__ = route.__name__
+    return wrapper
+
+
+def build_app(context: Context) -> bottle.Bottle:
+    from . import api
+
+    app = bottle.Bottle(catchall=True, autojson=False)
+    app.add_hook("before_request", lambda: _require_login(context))
+    for status in (400, 401, 403, 404, 405, 413, 415, 500):
+        app.error_handler[status] = _error_page
+    api.install(app, context)
+    return app
+
+
+def _require_login(context: Context) -> None:
+    if bottle.request.path.startswith("/api/") or bottle.request.path == "/api":
+        if not context.credentials.check_basic(bottle.request.get_header("Authorization", "")):
+            raise error_response(401, "log in as admin (HTTP Basic) to use the API",
+                                 **{"WWW-Authenticate": 'Basic realm="recorder"'})
+
+
+def _error_page(error: bottle.HTTPError) -> str:
+    """Bottle's own errors (no route, wrong method, crash) as JSON; a crash is logged, never shown."""
+    if error.status_code >= 500:
+        log.error("internal error on %s %s: %s\n%s", bottle.request.method, bottle.request.path,
+                  error.exception, error.traceback or "")
+        message = "internal error; the details are in the server log"
+    else:
+        message = {404: f"no such path: {bottle.request.path}", 405: "method not allowed"}.get(
+            error.status_code, str(error.body))
+    bottle.response.content_type = "application/json; charset=utf-8"
+    return json.dumps({"error": message})
+
+
+def health(context: Context) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__,
+            "uptime_seconds": round(time.monotonic() - context.started, 1),
+            "last_seq": context.store.log.last_seq}

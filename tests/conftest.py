@@ -1,0 +1,106 @@
+"""Shared fixtures: real `serve` processes on loopback ports, started and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    output: Path
+
+    def client(self, password: str = PASSWORD) -> requests.Session:
+        session = requests.Session()
+        session.auth = ("admin", password)
+        return session
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def server_env(state_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_DIR")}
+    env.update(STATE_DIR=str(state_dir), WEB_HOST="127.0.0.1", WEB_PORT=str(port), ADMIN_PASSWORD=PASSWORD,
+               LOG_LEVEL="INFO", TZ="UTC")
+    env.update(extra)
+    return env
+
+
+def start_server(state_dir: Path, wait: bool = True, **extra_env: str) -> Server:
+    """Run `python -m recorder serve` on a free loopback port; with `wait`, return once /health answers."""
+    port = free_port()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    output = state_dir.parent / f"serve-{port}.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "recorder", "serve"], cwd=REPO,
+                                   env=server_env(state_dir, port, **extra_env), stdout=sink,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = Server(process, f"http://127.0.0.1:{port}", state_dir, output)
+    if wait:
+        wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"serve exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if requests.get(server.url + "/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    server.kill()
+    raise AssertionError(f"serve did not answer /health within {timeout} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real server shared by the API tests (they create what they need with unique names)."""
+    running = start_server(tmp_path_factory.mktemp("shared") / "state")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> requests.Session:
+    return server.client()

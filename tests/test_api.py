@@ -1,0 +1,191 @@
+"""REST API over a real socket against a real `serve` process: every route, good and bad input."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import Server
+
+
+def new_stream(api: requests.Session, server: Server, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"Show {uuid.uuid4().hex[:8]}", "url": "http://127.0.0.1:8000/live.mp3", **fields}
+    response = api.post(server.url + "/api/streams", json=body, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def new_schedule(api: requests.Session, server: Server, stream_id: int, **fields: Any) -> dict[str, Any]:
+    body = {"stream_id": stream_id, "cron": "30 14 * * 0", "duration_minutes": 60, **fields}
+    response = api.post(server.url + "/api/schedules", json=body, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_health_needs_no_login_and_reports_the_log(server: Server) -> None:
+    body = requests.get(server.url + "/health", timeout=5).json()
+    assert body["status"] == "ok"
+    assert body["version"]
+    assert body["uptime_seconds"] >= 0
+    assert isinstance(body["last_seq"], int)
+
+
+@pytest.mark.parametrize("auth", [None, ("admin", "wrong"), ("root", "correct horse battery staple")])
+def test_api_refuses_without_the_admin_password(server: Server, auth: Any) -> None:
+    response = requests.get(server.url + "/api/streams", auth=auth, timeout=5)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert "error" in response.json()
+
+
+def test_no_cors_headers_for_foreign_origins(api: requests.Session, server: Server) -> None:
+    response = api.get(server.url + "/api/streams", headers={"Origin": "http://evil.example"}, timeout=5)
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_stream_lifecycle(api: requests.Session, server: Server) -> None:
+    created = new_stream(api, server, artist="DJ", album="Mornings", album_artist="Station",
+                         scp_destination="user@example.org:/srv/shows/")
+    stream_id = created["id"]
+    assert created["artist"] == "DJ" and created["scp_destination"] == "user@example.org:/srv/shows/"
+    assert api.get(f"{server.url}/api/streams/{stream_id}", timeout=5).json() == created
+    assert stream_id in [s["id"] for s in api.get(server.url + "/api/streams", timeout=5).json()["streams"]]
+
+    updated = api.put(f"{server.url}/api/streams/{stream_id}", json={"album": "Evenings"}, timeout=5)
+    assert updated.status_code == 200
+    assert updated.json()["album"] == "Evenings" and updated.json()["artist"] == "DJ"
+    # A client may PUT back what it got, read-only fields included.
+    assert api.put(f"{server.url}/api/streams/{stream_id}", json=updated.json(), timeout=5).status_code == 200
+
+    assert api.delete(f"{server.url}/api/streams/{stream_id}", timeout=5).status_code == 200
+    assert api.get(f"{server.url}/api/streams/{stream_id}", timeout=5).status_code == 404
+
+
+def test_schedule_lifecycle_shows_next_run_and_description(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server)
+    schedule = new_schedule(api, server, stream["id"], timezone="Europe/Berlin")
+    assert schedule["timezone"] == "Europe/Berlin" and schedule["active"] is True
+    assert schedule["description"] == "Sundays at 14:30"
+    assert schedule["stream_name"] == stream["name"]
+    assert schedule["next_run"].endswith(("+01:00", "+02:00"))
+    listed = api.get(server.url + "/api/schedules", timeout=5).json()["schedules"]
+    assert any(row["id"] == schedule["id"] and row["next_run"] == schedule["next_run"] for row in listed)
+
+    paused = api.put(f"{server.url}/api/schedules/{schedule['id']}", json={"active": False}, timeout=5).json()
+    assert paused["active"] is False and paused["next_run"] is None
+    assert api.delete(f"{server.url}/api/schedules/{schedule['id']}", timeout=5).status_code == 200
+    assert api.get(f"{server.url}/api/schedules/{schedule['id']}", timeout=5).status_code == 404
+
+
+def test_schedule_timezone_defaults_to_tz(api: requests.Session, server: Server) -> None:
+    schedule = new_schedule(api, server, new_stream(api, server)["id"])
+    assert schedule["timezone"] == "UTC"
+
+
+def test_deleting_a_stream_with_schedules_needs_cascade(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server)
+    schedule = new_schedule(api, server, stream["id"])
+    refused = api.delete(f"{server.url}/api/streams/{stream['id']}", timeout=5)
+    assert refused.status_code == 409
+    assert "schedule" in refused.json()["error"]
+    assert api.get(f"{server.url}/api/schedules/{schedule['id']}", timeout=5).status_code == 200
+
+    deleted = api.delete(f"{server.url}/api/streams/{stream['id']}?cascade=true", timeout=5)
+    assert deleted.json() == {"deleted": {"stream_id": stream["id"], "schedule_ids": [schedule["id"]]}}
+    assert api.get(f"{server.url}/api/schedules/{schedule['id']}", timeout=5).status_code == 404
+
+
+def test_duplicate_stream_names_conflict_regardless_of_case(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server)
+    response = api.post(server.url + "/api/streams", json={"name": f" {stream['name'].upper()} ",
+                                                           "url": "https://example.org/a.mp3"}, timeout=5)
+    assert response.status_code == 409
+    assert response.json()["field"] == "name"
+    other = new_stream(api, server)
+    renamed = api.put(f"{server.url}/api/streams/{other['id']}", json={"name": stream["name"]}, timeout=5)
+    assert renamed.status_code == 409
+
+
+@pytest.mark.parametrize("body, field, words", [
+    ({"url": "http://a.example/x"}, "name", "required"),
+    ({"name": "x"}, "url", "required"),
+    ({"name": "x", "url": "file:///etc/passwd"}, "url", "must start with"),
+    ({"name": "x", "url": "concat:http://a/x|http://b/y"}, "url", "must start with"),
+    ({"name": "x", "url": "ftp://a.example/x"}, "url", "must start with"),
+    ({"name": "x", "url": "http:///nohost"}, "url", "host"),
+    ({"name": 5, "url": "http://a.example/x"}, "name", "text"),
+    ({"name": "", "url": "http://a.example/x"}, "name", "empty"),
+    ({"name": "x" * 101, "url": "http://a.example/x"}, "name", "at most 100"),
+    ({"name": "a\nb", "url": "http://a.example/x"}, "name", "control"),
+    ({"name": "a\ud800b", "url": "http://a.example/x"}, "name", "surrogate"),
+    ({"name": "x", "url": "http://a.example/x", "colour": "red"}, "colour", "unknown field"),
+    ({"name": "x", "url": "http://a.example/x", "scp_destination": "not a destination"}, "scp_destination",
+     "user@host"),
+    ({"name": "x", "url": "http://a.example/x", "scp_destination": "-oProxyCommand=x@h:/p"}, "scp_destination",
+     "user@host"),
+])
+def test_bad_stream_input_is_refused_with_the_field(api: requests.Session, server: Server, body: dict[str, Any],
+                                                    field: str, words: str) -> None:
+    response = api.post(server.url + "/api/streams", json=body, timeout=5)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert words in response.json()["error"]
+
+
+@pytest.mark.parametrize("fields, field, words", [
+    ({"cron": "61 * * * *"}, "cron", "minute 61 is out of range 0-59"),
+    ({"cron": "* * *"}, "cron", "5 fields"),
+    ({"duration_minutes": 0}, "duration_minutes", "between 1 and"),
+    ({"duration_minutes": "60"}, "duration_minutes", "whole number"),
+    ({"duration_minutes": True}, "duration_minutes", "whole number"),
+    ({"active": "yes"}, "active", "true or false"),
+    ({"timezone": "Mars/Olympus"}, "timezone", "time zone"),
+    ({"timezone": "../../etc/passwd"}, "timezone", "time zone"),
+    ({"pad_before_seconds": -1}, "pad_before_seconds", "between 0 and"),
+    ({"stream_id": 999999}, "stream_id", "does not exist"),
+])
+def test_bad_schedule_input_is_refused_with_the_field(api: requests.Session, server: Server,
+                                                      fields: dict[str, Any], field: str, words: str) -> None:
+    body = {"stream_id": new_stream(api, server)["id"], "cron": "0 9 * * 1-5", "duration_minutes": 60, **fields}
+    response = api.post(server.url + "/api/schedules", json=body, timeout=5)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert words in response.json()["error"]
+
+
+@pytest.mark.parametrize("data, headers, status", [
+    (b"{not json", {"Content-Type": "application/json"}, 400),
+    (b"[1, 2]", {"Content-Type": "application/json"}, 400),
+    (b"\xff\xfe", {"Content-Type": "application/json"}, 400),
+    (b'{"name": "x", "url": "http://a.example/x"}', {"Content-Type": "text/plain"}, 415),
+    (b"name=x&url=http://a.example/x", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
+    (b"x" * (10 * 1024 * 1024), {"Content-Type": "application/json"}, 413),
+])
+def test_malformed_bodies_get_clear_json_errors(api: requests.Session, server: Server, data: bytes,
+                                                headers: dict[str, str], status: int) -> None:
+    response = api.post(server.url + "/api/streams", data=data, headers=headers, timeout=30)
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/streams/999999"), ("PUT", "/api/streams/999999"), ("DELETE", "/api/streams/999999"),
+    ("GET", "/api/schedules/999999"), ("PUT", "/api/schedules/999999"), ("DELETE", "/api/schedules/999999"),
+    ("GET", "/api/streams/abc"), ("GET", "/api/nothing-here"),
+])
+def test_unknown_ids_and_paths_are_404_json(api: requests.Session, server: Server, method: str,
+                                            path: str) -> None:
+    response = api.request(method, server.url + path, json={}, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]
+
+
+def test_wrong_method_is_405_json(api: requests.Session, server: Server) -> None:
+    response = api.patch(server.url + "/api/streams", json={}, timeout=5)
+    assert response.status_code == 405
+    assert response.json()["error"] == "method not allowed"
