@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from . import cron
 from .destination import parse_destination
 from .events import (Event, Payload, ScheduleConfig, ScheduleCreated, ScheduleDeleted, ScheduleUpdated,
-                     StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
+                     SessionMissed, SessionScheduled, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
 from .store import Store
 from .views import Views
 
@@ -205,6 +206,54 @@ def decide_delete_schedule(views: Views, schedule_id: int) -> list[Payload]:
     return [ScheduleDeleted(schedule_id)]
 
 
+# A session in one of these states is over: nothing more happens to it.
+FINISHED_STATUSES = frozenset({"missed", "failed", "completed"})
+MAX_RECORD_NOW_SECONDS = MAX_DURATION_MINUTES * 60
+
+
+def schedule_window(config: ScheduleConfig, fire_time: datetime) -> tuple[datetime, datetime]:
+    """The capture window of one run: padding before the cron time, duration and padding after it."""
+    start = fire_time - timedelta(seconds=config.pad_before_seconds)
+    return start, fire_time + timedelta(minutes=config.duration_minutes, seconds=config.pad_after_seconds)
+
+
+def decide_fire(views: Views, schedule_id: int, fire_time: datetime, now: datetime) -> list[Payload]:
+    """A schedule's cron time came (or passed while the service was down): open a session for it, once.
+
+    Nothing happens for a schedule deleted or paused meanwhile, or for a fire time that already has a
+    session (duplicates coalesce). A window that closed before now is recorded as missed, never dropped.
+    """
+    row = views.get("schedules", schedule_id)
+    if row is None or not row["active"]:
+        return []
+    if any(row["fire_time"] == fire_time for row in views.sessions_of(schedule_id)):
+        return []
+    config = ScheduleConfig(**_config_fields(ScheduleConfig, row))
+    start, end = schedule_window(config, fire_time)
+    session_id = views.next_id("sessions")
+    scheduled = SessionScheduled(session_id, config.stream_id, schedule_id, fire_time, start, end)
+    if end <= now:
+        return [scheduled, SessionMissed(session_id, "the recorder was not running during the whole window")]
+    return [scheduled]
+
+
+def decide_record_now(views: Views, stream_id: int, fields: Any, now: datetime) -> list[Payload]:
+    values = clean(fields, {"duration_seconds": _whole_number(1, MAX_RECORD_NOW_SECONDS)}, ("duration_seconds",))
+    _existing_stream(views, stream_id)
+    end = now + timedelta(seconds=values["duration_seconds"])
+    return [SessionScheduled(views.next_id("sessions"), stream_id, None, now, now, end)]
+
+
+def decide_session_step(views: Views, payload: Payload) -> list[Payload]:
+    """The runner reports what happened to a session; a session that is over takes no more steps."""
+    row = views.get("sessions", payload.session_id)  # type: ignore[union-attr]
+    if row is None:
+        raise NotFound(f"session {payload.session_id} does not exist")  # type: ignore[union-attr]
+    if row["status"] in FINISHED_STATUSES:
+        raise Conflict(f"session {row.doc_id} is already {row['status']}")
+    return [payload]
+
+
 def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> StreamConfig:
     row = views.get("streams", stream_id)
     if row is None:
@@ -249,3 +298,12 @@ class Commands:
 
     def delete_schedule(self, schedule_id: int, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_delete_schedule(views, schedule_id), source)
+
+    def fire(self, schedule_id: int, fire_time: datetime, now: datetime, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_fire(views, schedule_id, fire_time, now), source)
+
+    def record_now(self, stream_id: int, fields: Any, now: datetime, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_record_now(views, stream_id, fields, now), source)
+
+    def session_step(self, payload: Payload, source: str = "runner") -> list[Event]:
+        return self.store.execute(lambda views: decide_session_step(views, payload), source)

@@ -119,6 +119,11 @@ class EventLog:
     def last_seq(self) -> int:
         return self._durable_seq
 
+    @property
+    def failure(self) -> str | None:
+        """Why the log stopped taking writes (an fsync failed), or None while it is healthy."""
+        return self._failure
+
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber` with every event made durable from now on, in seq order, on one thread."""
         self._subscribers.append(subscriber)

@@ -102,10 +102,82 @@ class ScheduleDeleted:
     schedule_id: int
 
 
-Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted]
+@dataclass(frozen=True)
+class SessionScheduled:
+    """A recording was asked for, by a schedule firing or by record-now; its time window is fixed here.
+
+    `fire_time` is the nominal cron time (or the moment record-now was pressed); the window adds the padding.
+    All times are UTC.
+    """
+
+    TYPE: ClassVar[str] = "session.scheduled"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    stream_id: int
+    schedule_id: int | None
+    fire_time: datetime
+    window_start: datetime
+    window_end: datetime
+
+
+@dataclass(frozen=True)
+class SessionQueued:
+    """No recording slot was free; the session waits while its window is open."""
+
+    TYPE: ClassVar[str] = "session.queued"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """Capture began (part 1) or began again after an interruption (part 2, 3, ...)."""
+
+    TYPE: ClassVar[str] = "session.started"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    part: int
+
+
+@dataclass(frozen=True)
+class SessionRecorded:
+    """Capture ended at the window's end; `file` is the recording (relative to the recordings folder)."""
+
+    TYPE: ClassVar[str] = "session.recorded"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    file: str
+    size_bytes: int
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class SessionMissed:
+    """The window closed before capture could start (service down, no free slot)."""
+
+    TYPE: ClassVar[str] = "session.missed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionFailed:
+    """The session ended without a usable recording; `reason` says what to fix."""
+
+    TYPE: ClassVar[str] = "session.failed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    reason: str
+
+
+Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
+                SessionScheduled, SessionQueued, SessionStarted, SessionRecorded, SessionMissed, SessionFailed]
 PAYLOAD_TYPES: dict[str, type] = {
     cls.TYPE: cls
-    for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted)
+    for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
+                SessionScheduled, SessionQueued, SessionStarted, SessionRecorded, SessionMissed, SessionFailed)
 }
 
 # (type, version) -> function turning that version's raw data into the next version's.
@@ -130,7 +202,8 @@ class Event:
 def encode(event: Event) -> str:
     """One JSON line (without the newline); keys in a fixed order so logs diff cleanly."""
     return orjson.dumps({"seq": event.seq, "at": format_time(event.at), "type": event.data.TYPE,
-                         "v": event.data.VERSION, "source": event.source, "data": event.data}).decode()
+                         "v": event.data.VERSION, "source": event.source, "data": event.data},
+                        option=orjson.OPT_UTC_Z).decode()
 
 
 def decode(line: str | bytes, upcasters: Mapping[tuple[str, int], Upcaster] = UPCASTERS) -> Event:
@@ -193,29 +266,48 @@ def parse_time(text: object) -> datetime:
 
 
 _CONFIG_TYPES = {cls.__name__: cls for cls in (StreamConfig, ScheduleConfig)}
-# payload type -> {field name: config dataclass}, so decoding builds nested configs without a hand-kept list.
-_NESTED: dict[type, dict[str, type]] = {
-    cls: {field.name: _CONFIG_TYPES[field.type] for field in dataclasses.fields(cls) if field.type in _CONFIG_TYPES}
-    for cls in (*PAYLOAD_TYPES.values(), *_CONFIG_TYPES.values())
+
+
+def _converter(name: str, annotation: str) -> Callable[[Any], Any] | None:
+    """How to turn a raw JSON value into a field of this (string) annotation, if it needs more than JSON."""
+    if annotation in _CONFIG_TYPES:
+        config_type = _CONFIG_TYPES[annotation]
+
+        def build(value: Any) -> Any:
+            if type(value) is not dict:
+                raise TypeError(f"{name} must be an object")
+            return _build(config_type, value)
+
+        return build
+    if annotation == "datetime":
+        return parse_time
+    if annotation == "datetime | None":
+        return lambda value: None if value is None else parse_time(value)
+    return None
+
+
+_ALL_TYPES = (*PAYLOAD_TYPES.values(), *_CONFIG_TYPES.values())
+# type -> {field name: converter}, derived from the annotations so no hand-kept list goes stale.
+_CONVERTERS: dict[type, dict[str, Callable[[Any], Any]]] = {
+    cls: {field.name: conv for field in dataclasses.fields(cls) if (conv := _converter(field.name, str(field.type)))}
+    for cls in _ALL_TYPES
 }
-_FIELD_NAMES = {cls: {field.name for field in dataclasses.fields(cls)}
-                for cls in (*PAYLOAD_TYPES.values(), *_CONFIG_TYPES.values())}
+_FIELD_NAMES = {cls: {field.name for field in dataclasses.fields(cls)} for cls in _ALL_TYPES}
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
-    """Construct a payload from raw data; nested configs are dataclasses too.
+    """Construct a payload from raw data; nested configs and times are converted first.
 
     Replay builds one payload per stored line, so when the keys are exactly the fields (every line this
     version wrote) the object is filled directly instead of through the frozen __init__, about 3x faster.
     Anything else (missing defaults, unknown keys) goes through the normal constructor, which checks it.
     """
-    nested = _NESTED[cls]
-    if nested:
+    converters = _CONVERTERS[cls]
+    if converters:
         data = dict(data)
-        for key, inner in nested.items():
-            if type(data.get(key)) is not dict:
-                raise TypeError(f"{key} must be an object")
-            data[key] = _build(inner, data[key])
+        for key, convert in converters.items():
+            if key in data:
+                data[key] = convert(data[key])
     if data.keys() == _FIELD_NAMES[cls]:
         built = object.__new__(cls)
         built.__dict__.update(data)

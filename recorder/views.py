@@ -14,8 +14,8 @@ from tinydb import Query, TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Document, Table
 
-from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, StreamCreated, StreamDeleted,
-                     StreamUpdated)
+from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
+                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted, StreamCreated, StreamDeleted, StreamUpdated)
 
 TABLES = ("streams", "schedules", "sessions", "transfers")
 Rows = dict[str, dict[str, dict[str, Any]]]
@@ -52,6 +52,12 @@ class Views:
         if stream_id is None:
             return self.all("schedules")
         return self.table("schedules").search(Query().stream_id == stream_id)
+
+    def sessions_of(self, schedule_id: int) -> list[Document]:
+        return self.table("sessions").search(Query().schedule_id == schedule_id)
+
+    def sessions_in(self, *statuses: str) -> list[Document]:
+        return self.table("sessions").search(Query().status.one_of(statuses))
 
     def stream_named(self, name: str) -> Document | None:
         """Names are unique regardless of case and surrounding space."""
@@ -107,6 +113,52 @@ def _schedule_updated(payload: ScheduleUpdated, views: Views, event: Event) -> N
 @project.register
 def _schedule_deleted(payload: ScheduleDeleted, views: Views, event: Event) -> None:
     views.rows["schedules"].pop(str(payload.schedule_id), None)
+
+
+@project.register
+def _session_scheduled(payload: SessionScheduled, views: Views, event: Event) -> None:
+    _put(views, "sessions", payload.session_id, {
+        "stream_id": payload.stream_id, "schedule_id": payload.schedule_id,
+        "trigger": "manual" if payload.schedule_id is None else "schedule",
+        "fire_time": payload.fire_time, "window_start": payload.window_start, "window_end": payload.window_end,
+        "status": "scheduled", "started_at": None, "ended_at": None, "parts": 0, "error": None,
+        "file": None, "size_bytes": None, "duration_seconds": None}, event)
+
+
+@project.register
+def _session_queued(payload: SessionQueued, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="queued", error=payload.reason)
+
+
+@project.register
+def _session_started(payload: SessionStarted, views: Views, event: Event) -> None:
+    row = views.rows["sessions"].get(str(payload.session_id))
+    started_at = row["started_at"] if row and row["started_at"] else event.at
+    _change(views, "sessions", payload.session_id, event, status="recording", started_at=started_at,
+            parts=payload.part, error=None)
+
+
+@project.register
+def _session_recorded(payload: SessionRecorded, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="recorded", file=payload.file,
+            size_bytes=payload.size_bytes, duration_seconds=payload.duration_seconds, ended_at=event.at)
+
+
+@project.register
+def _session_missed(payload: SessionMissed, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="missed", error=payload.reason, ended_at=event.at)
+
+
+@project.register
+def _session_failed(payload: SessionFailed, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="failed", error=payload.reason, ended_at=event.at)
+
+
+def _change(views: Views, table: str, row_id: int, event: Event, **changes: Any) -> None:
+    """Update some fields of an existing row; an event about an unknown row changes nothing."""
+    row = views.rows[table].get(str(row_id))
+    if row is not None:
+        row.update(changes, updated_at=event.at)
 
 
 def _put(views: Views, table: str, row_id: int, fields: dict[str, Any], event: Event) -> None:

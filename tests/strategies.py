@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from hypothesis import strategies as st
 
 from recorder.events import (Event, PAYLOAD_TYPES, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
-                             ScheduleUpdated, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
+                             ScheduleUpdated, SessionFailed, SessionMissed, SessionQueued, SessionRecorded, SessionScheduled,
+                             SessionStarted, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
 
 ids = st.integers(min_value=1, max_value=2**31)
 texts = st.text(max_size=40)
@@ -16,6 +17,8 @@ stream_configs = st.builds(StreamConfig, name=texts, url=texts, artist=texts, al
 schedule_configs = st.builds(ScheduleConfig, stream_id=ids, cron=texts, duration_minutes=st.integers(1, 10080),
                              active=st.booleans(), timezone=texts, pad_before_seconds=st.integers(0, 3600),
                              pad_after_seconds=st.integers(0, 3600))
+times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.just(timezone.utc))
 PAYLOADS = {
     StreamCreated: st.builds(StreamCreated, ids, stream_configs),
     StreamUpdated: st.builds(StreamUpdated, ids, stream_configs),
@@ -23,10 +26,15 @@ PAYLOADS = {
     ScheduleCreated: st.builds(ScheduleCreated, ids, schedule_configs),
     ScheduleUpdated: st.builds(ScheduleUpdated, ids, schedule_configs),
     ScheduleDeleted: st.builds(ScheduleDeleted, ids),
+    SessionScheduled: st.builds(SessionScheduled, ids, ids, st.none() | ids, times, times, times),
+    SessionQueued: st.builds(SessionQueued, ids, texts),
+    SessionStarted: st.builds(SessionStarted, ids, st.integers(1, 100)),
+    SessionRecorded: st.builds(SessionRecorded, ids, texts, st.integers(0, 2**40),
+                               st.floats(0, 1e6, allow_nan=False)),
+    SessionMissed: st.builds(SessionMissed, ids, texts),
+    SessionFailed: st.builds(SessionFailed, ids, texts),
 }
 assert set(PAYLOADS) == set(PAYLOAD_TYPES.values()), "every event type needs a strategy"
 payloads = st.one_of(*PAYLOADS.values())
-times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                     timezones=st.just(timezone.utc))
 events = st.builds(Event, seq=st.integers(1, 2**53), at=times, source=st.sampled_from(["api", "ui", "config"]),
                    data=payloads)

@@ -18,7 +18,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
 
     @app.get("/health")
     def get_health() -> Any:
-        return json_response(health(context))
+        return health(context)
 
     @app.get("/api/streams")
     def list_streams() -> Any:
@@ -48,6 +48,52 @@ def install(app: bottle.Bottle, context: Context) -> None:
         events = commands.delete_stream(stream_id, cascade, source="api")
         return json_response({"deleted": {"stream_id": stream_id,
                                           "schedule_ids": [e.data.schedule_id for e in events[:-1]]}})
+
+    @app.post("/api/streams/<stream_id:int>/record")
+    @handle_errors
+    def record_now(stream_id: int) -> Any:
+        event = commands.record_now(stream_id, read_json(), datetime.now(timezone.utc), source="api")[-1]
+        session_id = event.data.session_id
+        return json_response({"session_id": session_id, "session": _session(session_id)}, 202,
+                             Location=f"/api/sessions/{session_id}")
+
+    @app.get("/api/sessions")
+    @handle_errors
+    def list_sessions() -> Any:
+        query = bottle.request.query
+        filters = {key: query.get(key) for key in ("stream_id", "schedule_id", "status") if query.get(key)}
+        limit, offset = _paging(query.get("limit", "50"), query.get("offset", "0"))
+
+        def matching(views: Views) -> list[dict[str, Any]]:
+            rows = [dict(row) for row in views.all("sessions")
+                    if all(str(row.get(key)) == value for key, value in filters.items())]
+            return sorted(rows, key=lambda row: row["id"], reverse=True)
+
+        rows = store.read(matching)
+        return json_response({"sessions": rows[offset:offset + limit], "total": len(rows),
+                              "limit": limit, "offset": offset})
+
+    @app.get("/api/sessions/<session_id:int>")
+    @handle_errors
+    def get_session(session_id: int) -> Any:
+        return json_response(_session(session_id))
+
+    @app.post("/api/schedules/validate-cron")
+    @handle_errors
+    def validate_cron() -> Any:
+        body = read_json()
+        if not isinstance(body, dict) or not isinstance(body.get("cron"), str):
+            raise error_response(400, 'send {"cron": "...", "timezone": "..."} (timezone optional)', "cron")
+        timezone_name = body.get("timezone") or context.settings.tz
+        if not isinstance(timezone_name, str):
+            raise error_response(400, "timezone must be text", "timezone")
+        try:
+            spec, tz = cron.parse(body["cron"]), cron.zone(timezone_name)
+        except cron.CronError as error:
+            return json_response({"valid": False, "error": str(error)})
+        runs = cron.next_runs(spec, datetime.now(timezone.utc), tz, 5)
+        return json_response({"valid": True, "cron": spec.expression, "timezone": timezone_name,
+                              "description": cron.describe(spec), "next_runs": [run.isoformat() for run in runs]})
 
     @app.get("/api/schedules")
     def list_schedules() -> Any:
@@ -84,6 +130,12 @@ def install(app: bottle.Bottle, context: Context) -> None:
             raise error_response(404, f"stream {stream_id} does not exist")
         return dict(row)
 
+    def _session(session_id: int) -> dict[str, Any]:
+        row = store.read(lambda views: views.get("sessions", session_id))
+        if row is None:
+            raise error_response(404, f"session {session_id} does not exist")
+        return dict(row)
+
     def _schedule(schedule_id: int) -> dict[str, Any]:
         now = datetime.now(timezone.utc)
 
@@ -104,6 +156,12 @@ def _schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str
     stream = views.get("streams", row["stream_id"])
     return {**row, "stream_name": stream["name"] if stream else None,
             "next_run": next_run.isoformat() if next_run else None, "description": cron.describe(spec)}
+
+
+def _paging(limit: str, offset: str) -> tuple[int, int]:
+    if not (limit.isdigit() and offset.isdigit()) or not 1 <= int(limit) <= 500:
+        raise error_response(400, "limit must be 1-500 and offset a whole number >= 0", "limit")
+    return int(limit), int(offset)
 
 
 def _created(location: str, body: dict[str, Any]) -> bottle.HTTPResponse:

@@ -111,7 +111,10 @@ def _error_page(error: bottle.HTTPError) -> str:
     return json.dumps({"error": message})
 
 
-def health(context: Context) -> dict[str, Any]:
-    return {"status": "ok", "version": __version__,
+def health(context: Context) -> bottle.HTTPResponse:
+    """200 while the log takes writes; 503 with the reason once it cannot (so a container restarts)."""
+    failure = context.store.log.failure
+    body = {"status": "failing" if failure else "ok", "version": __version__,
             "uptime_seconds": round(time.monotonic() - context.started, 1),
             "last_seq": context.store.log.last_seq}
+    return json_response({**body, "error": failure} if failure else body, 503 if failure else 200)

@@ -1,0 +1,212 @@
+"""Turns schedules into recording sessions: APScheduler jobs kept in step with the log, a slot limit, recovery.
+
+Each active schedule has one APScheduler job (id `schedule-<id>`) with a date trigger at its next window
+start; when it runs it opens the session and arms the next one. Both the fire times the API shows and the ones
+armed here come from `cron.next_run`. Jobs are rebuilt from the views at start (no APScheduler job store: the
+log is the truth), and runs whose windows passed while the service was down become `session.missed`.
+
+Sessions start in one place, `_admit`: when `session.scheduled` arrives from the log (a schedule fired, or
+record-now), when a slot frees, and at start for sessions a crash left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from . import cron
+from .commands import CommandError, Commands
+from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
+                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted, StreamConfig)
+from .recording import Capture, RecordingJob
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MAX_MISSED_PER_SCHEDULE = 100  # a schedule every minute and a week of downtime should not flood the log
+SWEEP_SECONDS = 5
+
+
+class Runner:
+    def __init__(self, store: Store, commands: Commands, capture: Capture, recordings_dir: Path,
+                 max_concurrent: int, clock: Clock) -> None:
+        self._store = store
+        self._commands = commands
+        self._capture = capture
+        self._recordings_dir = recordings_dir
+        self._max_concurrent = max_concurrent
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._active: dict[int, tuple[threading.Thread, threading.Event]] = {}
+        self._stopping = False
+        self._scheduler = BackgroundScheduler(timezone=timezone.utc,
+                                              job_defaults={"misfire_grace_time": None, "coalesce": True})
+
+    def start(self) -> None:
+        """Arm every schedule, settle what the last run left open, then follow the log."""
+        self._scheduler.start()
+        self._store.subscribe(self._on_event)
+        now = self._clock()
+        for schedule in self._store.read(lambda views: views.schedules()):
+            self._catch_up(schedule.doc_id, now)
+            self._arm(schedule.doc_id, now)
+        for session in self._store.read(lambda views: views.sessions_in("scheduled", "queued", "recording")):
+            if session["status"] == "recording":
+                log.warning("session %s was recording when the recorder stopped; continuing it", session.doc_id)
+            self._admit(session.doc_id, resume=session["status"] == "recording")
+        self._scheduler.add_job(self._sweep, "interval", seconds=SWEEP_SECONDS, id="sweep")
+
+    def stop(self) -> None:
+        """Stop firing and end captures; sessions stay open so the next start continues them."""
+        with self._lock:
+            self._stopping = True
+            running = list(self._active.values())
+        self._scheduler.shutdown(wait=False)
+        for _, stop in running:
+            stop.set()
+        for thread, _ in running:
+            thread.join(timeout=30)
+
+    def active_sessions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._active)
+
+    # -- following the log -------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        data = event.data
+        if isinstance(data, (ScheduleCreated, ScheduleUpdated)):
+            self._arm(data.schedule_id, self._clock())
+        elif isinstance(data, ScheduleDeleted):
+            self._disarm(data.schedule_id)
+        elif isinstance(data, SessionScheduled):
+            self._admit(data.session_id)
+
+    def _arm(self, schedule_id: int, after: datetime) -> None:
+        """Set the schedule's job to its next window start after `after` (or remove it when paused)."""
+        row = self._store.read(lambda views: views.get("schedules", schedule_id))
+        if row is None or not row["active"]:
+            self._disarm(schedule_id)
+            return
+        fire_time = cron.next_run(cron.parse(row["cron"]), after, cron.zone(row["timezone"]))
+        if fire_time is None:
+            self._disarm(schedule_id)
+            return
+        fire_time = fire_time.astimezone(timezone.utc)
+        start = fire_time - timedelta(seconds=row["pad_before_seconds"])
+        self._scheduler.add_job(self._fire, "date", run_date=self._real_time(start), id=f"schedule-{schedule_id}",
+                                args=[schedule_id, fire_time], replace_existing=True)
+
+    def _disarm(self, schedule_id: int) -> None:
+        job = self._scheduler.get_job(f"schedule-{schedule_id}")
+        if job is not None:
+            job.remove()
+
+    def _fire(self, schedule_id: int, fire_time: datetime) -> None:
+        try:
+            self._commands.fire(schedule_id, fire_time, self._clock(), source="runner")
+        except Exception:
+            log.exception("schedule %s could not fire for %s", schedule_id, fire_time)
+        self._arm(schedule_id, fire_time)
+
+    def _catch_up(self, schedule_id: int, now: datetime) -> None:
+        """Open sessions for fire times that came while the service was down (missed, or still open)."""
+        row = self._store.read(lambda views: views.get("schedules", schedule_id))
+        if row is None or not row["active"]:
+            return
+        fired = [session["fire_time"] for session in self._store.read(lambda views: views.sessions_of(schedule_id))]
+        since = max([row["updated_at"], *fired])
+        lead = timedelta(seconds=row["pad_before_seconds"])
+        runs = cron.next_runs(cron.parse(row["cron"]), since, cron.zone(row["timezone"]), MAX_MISSED_PER_SCHEDULE)
+        for fire_time in runs:
+            if fire_time - lead > now:
+                break
+            self._commands.fire(schedule_id, fire_time.astimezone(timezone.utc), now, source="runner")
+
+    def _real_time(self, at: datetime) -> datetime:
+        """When `at` on the runner's clock comes on the real clock (they differ only in tests)."""
+        return datetime.now(timezone.utc) + (at - self._clock())
+
+    # -- running sessions ---------------------------------------------------------------------------------
+
+    def _admit(self, session_id: int, resume: bool = False) -> None:
+        """Start a session if its window is open and a slot is free; queue it or call it missed otherwise."""
+        with self._lock:
+            if self._stopping or session_id in self._active:
+                return
+            session = self._store.read(lambda views: views.get("sessions", session_id))
+            if session is None or session["status"] not in ("scheduled", "queued", "recording"):
+                return
+            if session["status"] == "recording" and not resume:
+                return
+            now = self._clock()
+            if now >= session["window_end"]:
+                reason = ("the recorder stopped during the recording and the window has closed" if resume else
+                          f"no recording slot came free before the window closed "
+                          f"(MAX_CONCURRENT_RECORDINGS={self._max_concurrent})")
+                self._step(SessionFailed(session_id, reason) if resume else SessionMissed(session_id, reason))
+                return
+            if len(self._active) >= self._max_concurrent:
+                if session["status"] != "queued":
+                    self._step(SessionQueued(session_id, f"waiting for a free recording slot "
+                                                         f"({self._max_concurrent} recordings running)"))
+                return
+            stream = self._store.read(lambda views: views.get("streams", session["stream_id"]))
+            if stream is None:
+                self._step(SessionFailed(session_id, f"stream {session['stream_id']} was deleted"))
+                return
+            part = session["parts"] + 1
+            self._step(SessionStarted(session_id, part))
+            log.info("Recording session %s started (stream %r, part %d, until %s)", session_id, stream["name"],
+                     part, session["window_end"].isoformat())
+            job = RecordingJob(
+                session_id=session_id, stream_id=stream.doc_id, part=part,
+                stream=StreamConfig(**{key: stream[key] for key in StreamConfig.__dataclass_fields__}),
+                deadline=time.monotonic() + (session["window_end"] - now).total_seconds(),
+                folder=self._recordings_dir / f"session-{session_id}")
+            stop = threading.Event()
+            thread = threading.Thread(target=self._record, args=(job, stop), name=f"session-{session_id}",
+                                      daemon=True)
+            self._active[session_id] = (thread, stop)
+            thread.start()
+
+    def _record(self, job: RecordingJob, stop: threading.Event) -> None:
+        try:
+            result = self._capture(job, stop)
+            if stop.is_set() and self._stopping:
+                return  # shutting down: the next start continues this session
+            if result.error:
+                self._step(SessionFailed(job.session_id, result.error))
+            else:
+                assert result.file is not None
+                self._step(SessionRecorded(job.session_id, str(result.file.relative_to(self._recordings_dir)),
+                                           result.size_bytes, result.duration_seconds))
+        except Exception as error:
+            log.exception("session %s: recording crashed", job.session_id)
+            self._step(SessionFailed(job.session_id, f"recording crashed: {error}"))
+        finally:
+            with self._lock:
+                self._active.pop(job.session_id, None)
+            self._admit_waiting()
+
+    def _admit_waiting(self) -> None:
+        waiting = self._store.read(lambda views: views.sessions_in("queued", "scheduled"))
+        for session in sorted(waiting, key=lambda row: (row["window_start"], row.doc_id)):
+            self._admit(session.doc_id)
+
+    def _sweep(self) -> None:
+        """Queued sessions whose windows closed become missed; free slots take the next waiting session."""
+        self._admit_waiting()
+
+    def _step(self, payload: Any) -> None:
+        try:
+            self._commands.session_step(payload)
+        except CommandError as error:
+            log.warning("session step %s refused: %s", payload, error.message)
