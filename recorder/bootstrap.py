@@ -11,6 +11,9 @@ import waitress
 
 from . import logs
 from .commands import Commands
+from .eventlog import utc_now
+from .recording import ffmpeg_capture
+from .runner import Runner
 from .settings import Settings
 from .store import Store
 from .web.app import Context, build_app
@@ -24,8 +27,10 @@ class Service:
     settings: Settings
     store: Store
     context: Context
+    runner: Runner
 
     def close(self) -> None:
+        self.runner.stop()
         self.store.log.wait_notified()
         self.store.close()
 
@@ -41,7 +46,9 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
         store.close()
         raise
     commands = Commands(store, default_timezone=settings.tz)
-    return Service(settings, store, Context(settings, store, commands, credentials)), generated
+    runner = Runner(store, commands, ffmpeg_capture, settings.recordings_dir, settings.max_concurrent_recordings,
+                    utc_now)
+    return Service(settings, store, Context(settings, store, commands, credentials), runner), generated
 
 
 def serve(settings: Settings) -> None:
@@ -57,6 +64,7 @@ def serve(settings: Settings) -> None:
         if generated:
             log.warning("Generated admin password (shown only this once; set ADMIN_PASSWORD to choose one, or "
                         "delete %s to get a new one): %s", settings.state_dir / HASH_FILE, generated)
+        service.runner.start()
         signal.signal(signal.SIGTERM, _interrupt)
         server.run()  # returns after KeyboardInterrupt: waitress stops its workers
     finally:

@@ -35,6 +35,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import MAXYEAR, date, datetime, time, timedelta, timezone
+from types import MappingProxyType
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,8 +77,9 @@ _WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "
 _FIELDS = (_Field("minute", 0, 59, 59), _Field("hour", 0, 23, 23), _Field("day-of-month", 1, 31, 31),
            _Field("month", 1, 12, 12, tuple(m[:3].lower() for m in _MONTHS)),
            _Field("day-of-week", 0, 7, 6, tuple(d[:3].lower() for d in _WEEKDAYS)))
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+_MACROS = MappingProxyType({"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+                            "@hourly": "0 * * * *"})
 _DIGITS = re.compile(r"[0-9]+")
 _UTC = timezone.utc
 _GIVE_UP_YEARS = 30
@@ -121,7 +123,12 @@ def _field(text: str, field: _Field) -> frozenset[int]:
         if not item:
             raise CronError(f"empty list item in {field.name}")
         values.update(_item(item, field))
-    return frozenset(0 if value == 7 and field.name == "day-of-week" else value for value in values)
+    return frozenset(0 if value == 7 == field.high else value for value in values)  # day-of-week 7 is Sunday
+
+
+def _restricted(text: str, values: frozenset[int], size: int, other_text: str) -> bool:
+    """Whether a day field takes part in the either-day rule, exactly as croniter 7 decides it."""
+    return not ("*" in text.split(",") or (len(values) == size and "*" in other_text))
 
 
 def _check_feasible(spec: CronSpec) -> None:
@@ -131,8 +138,8 @@ def _check_feasible(spec: CronSpec) -> None:
     longest = {month: 29 if month == 2 else calendar.monthrange(2001, month)[1] for month in spec.months}
     if min(spec.days) <= max(longest.values()):
         return
-    days = ",".join(str(day) for day in sorted(spec.days))
-    raise CronError(f"day-of-month {days} never occurs in {_join([_MONTHS[m - 1] for m in sorted(spec.months)], 'or')}")
+    days, months = ",".join(map(str, sorted(spec.days))), [_MONTHS[month - 1] for month in sorted(spec.months)]
+    raise CronError(f"day-of-month {days} never occurs in {_join(months, 'or')}")
 
 
 def parse(expression: str) -> CronSpec:
@@ -148,10 +155,8 @@ def parse(expression: str) -> CronSpec:
     if len(parts) != 5:
         raise CronError(f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}")
     minutes, hours, days, months, weekdays = (_field(part, field) for part, field in zip(parts, _FIELDS))
-    dom_text, dow_text = parts[2], parts[4]
-    spec = CronSpec(text, minutes, hours, days, months, weekdays,
-                    days_restricted=not ("*" in dom_text.split(",") or (len(days) == 31 and "*" in dow_text)),
-                    weekdays_restricted=not ("*" in dow_text.split(",") or (len(weekdays) == 7 and "*" in dom_text)))
+    spec = CronSpec(text, minutes, hours, days, months, weekdays, _restricted(parts[2], days, 31, parts[4]),
+                    _restricted(parts[4], weekdays, 7, parts[2]))
     _check_feasible(spec)
     return spec
 
@@ -216,7 +221,8 @@ def _runs_on(spec: CronSpec, day: date, tz: ZoneInfo, last: datetime) -> Iterato
     hours, minutes = sorted(spec.hours), sorted(spec.minutes)
     offset = datetime.combine(day, time(), tz).utcoffset()
     if offset == datetime.combine(day + timedelta(days=1), time(), tz).utcoffset():
-        # No clock change on this day: wall time minus one offset, so skip straight to `last`.
+        # Same offset at both midnights: no clock change today (no zone changes twice in a day), so
+        # every wall time exists once, and we can skip straight past `last` instead of resolving each.
         threshold = (last + offset).replace(tzinfo=None)
         if threshold.date() > day:
             return
@@ -296,7 +302,9 @@ def _times_phrase(spec: CronSpec) -> tuple[str, bool]:
     if len(hours) == 24:
         if len(minutes) == 60 or minute_step:
             return ("Every minute" if len(minutes) == 60 else f"Every {minute_step} minutes"), True
-        return ("Every hour" + at_minute if len(minutes) == 1 else f"Every hour at minutes {','.join(_compact(spec.minutes))}"), True
+        if len(minutes) == 1:
+            return "Every hour" + at_minute, True
+        return f"Every hour at minutes {','.join(_compact(spec.minutes))}", True
     if hour_step and len(minutes) == 1:
         return f"Every {hour_step} hours{at_minute}", True
     if len(hours) * len(minutes) <= 4:

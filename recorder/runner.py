@@ -68,7 +68,8 @@ class Runner:
         with self._lock:
             self._stopping = True
             running = list(self._active.values())
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         for _, stop in running:
             stop.set()
         for thread, _ in running:

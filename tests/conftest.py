@@ -104,3 +104,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def api(server: Server) -> requests.Session:
     return server.client()
+
+
+@pytest.fixture(scope="session")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a live MP3 stream on loopback."""
+    from streams import StreamServer, make_mp3
+
+    server = StreamServer(make_mp3(tmp_path_factory.mktemp("stream") / "tone.mp3"))
+    yield server.url
+    server.stop()
