@@ -189,3 +189,53 @@ def test_wrong_method_is_405_json(api: requests.Session, server: Server) -> None
     response = api.patch(server.url + "/api/streams", json={}, timeout=5)
     assert response.status_code == 405
     assert response.json()["error"] == "method not allowed"
+
+
+@pytest.mark.parametrize("cron, timezone, description, weekday", [
+    ("30 14 * * 0", "Europe/Berlin", "Sundays at 14:30", 6),
+    ("30 14 * * 7", "America/New_York", "Sundays at 14:30", 6),
+    ("0 9 * * 1-5", "UTC", "Weekdays at 09:00", None),
+])
+def test_validate_cron_explains_and_lists_the_next_runs(api: requests.Session, server: Server, cron: str,
+                                                        timezone: str, description: str, weekday: int | None) -> None:
+    from datetime import datetime
+
+    body = api.post(server.url + "/api/schedules/validate-cron", json={"cron": cron, "timezone": timezone},
+                    timeout=5).json()
+    assert body["valid"] is True and body["description"] == description
+    runs = [datetime.fromisoformat(run) for run in body["next_runs"]]
+    assert len(runs) == 5 and runs == sorted(runs)
+    if weekday is not None:
+        assert {run.weekday() for run in runs} == {weekday}
+    else:
+        assert {run.weekday() for run in runs} <= {0, 1, 2, 3, 4}
+    assert all(run.hour == int(cron.split()[1]) for run in runs), "wall-clock hour in the schedule's zone"
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"cron": "61 * * * *"}, "minute 61 is out of range 0-59"),
+    ({"cron": "0 9 * * 1-5", "timezone": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+])
+def test_validate_cron_answers_invalid_with_200(api: requests.Session, server: Server, body: dict[str, Any],
+                                                error: str) -> None:
+    response = api.post(server.url + "/api/schedules/validate-cron", json=body, timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"valid": False, "error": error}
+
+
+@pytest.mark.parametrize("body", [{}, {"cron": 5}, [], {"cron": "* * * * *", "timezone": 3}])
+def test_validate_cron_malformed_request_is_400(api: requests.Session, server: Server, body: Any) -> None:
+    assert api.post(server.url + "/api/schedules/validate-cron", json=body, timeout=5).status_code == 400
+
+
+def test_sessions_filter_and_page(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server, url="http://127.0.0.1:9/unreachable.mp3")
+    ids = [api.post(f"{server.url}/api/streams/{stream['id']}/record", json={"duration_seconds": 1},
+                    timeout=5).json()["session_id"] for _ in range(3)]
+    page = api.get(server.url + "/api/sessions", params={"stream_id": stream["id"], "limit": 2}, timeout=5).json()
+    assert page["total"] == 3 and [s["id"] for s in page["sessions"]] == sorted(ids, reverse=True)[:2]
+    rest = api.get(server.url + "/api/sessions", params={"stream_id": stream["id"], "limit": 2, "offset": 2},
+                   timeout=5).json()
+    assert [s["id"] for s in rest["sessions"]] == [min(ids)]
+    assert api.get(server.url + "/api/sessions", params={"limit": "lots"}, timeout=5).status_code == 400
+    assert api.get(server.url + "/api/sessions/999999", timeout=5).status_code == 404
