@@ -85,13 +85,9 @@ def project(payload: object, views: Views, event: Event) -> None:
     """Events that change no view (yet) fold to nothing."""
 
 
-@project.register
-def _stream_created(payload: StreamCreated, views: Views, event: Event) -> None:
-    _put(views, "streams", payload.stream_id, vars(payload.stream), event)
-
-
-@project.register
-def _stream_updated(payload: StreamUpdated, views: Views, event: Event) -> None:
+@project.register(StreamCreated)
+@project.register(StreamUpdated)
+def _stream_put(payload: StreamCreated | StreamUpdated, views: Views, event: Event) -> None:
     _put(views, "streams", payload.stream_id, vars(payload.stream), event)
 
 
@@ -100,13 +96,9 @@ def _stream_deleted(payload: StreamDeleted, views: Views, event: Event) -> None:
     views.rows["streams"].pop(str(payload.stream_id), None)
 
 
-@project.register
-def _schedule_created(payload: ScheduleCreated, views: Views, event: Event) -> None:
-    _put(views, "schedules", payload.schedule_id, vars(payload.schedule), event)
-
-
-@project.register
-def _schedule_updated(payload: ScheduleUpdated, views: Views, event: Event) -> None:
+@project.register(ScheduleCreated)
+@project.register(ScheduleUpdated)
+def _schedule_put(payload: ScheduleCreated | ScheduleUpdated, views: Views, event: Event) -> None:
     _put(views, "schedules", payload.schedule_id, vars(payload.schedule), event)
 
 
