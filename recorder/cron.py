@@ -1,9 +1,9 @@
 """Crontab schedules: parse the 5-field expressions users type, list their fire times, describe them.
 
 We compute fire times ourselves because APScheduler 3.x's `CronTrigger.from_crontab` numbers the
-days of the week from Monday (0 = Monday), so `0 9 * * 0` would record on the wrong day. The
-`CronScheduleTrigger` at the bottom runs on the same code as `next_runs`, so the times the API shows
-are the times the runner fires. Nothing here reads the clock: callers pass the time in.
+days of the week from Monday (0 = Monday), so `0 9 * * 0` would record on the wrong day. The runner
+arms its jobs with `next_run` and the API shows `next_runs`, so the times shown are the times fired.
+Nothing here reads the clock: callers pass the time in.
 
 Syntax: five fields separated by whitespace: minute (0-59), hour (0-23), day-of-month (1-31),
 month (1-12 or jan-dec), day-of-week (0-7 or sun-sat; 0 and 7 are Sunday). Each field is a comma
@@ -39,7 +39,6 @@ from types import MappingProxyType
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.base import BaseTrigger
 
 
 class CronError(ValueError):
@@ -346,34 +345,3 @@ def describe(spec: CronSpec) -> str:
         return f"{times}{' on ' + days if days else ''}{months}"
     lead = "Daily" if not days else ("On " + days if days.startswith("day") else days[0].upper() + days[1:])
     return f"{lead}{months} {times}"
-
-
-class CronScheduleTrigger(BaseTrigger):
-    """APScheduler 3 trigger that fires exactly the times `next_runs` lists (Sunday = 0, our DST rules).
-
-    There is no jitter option: jitter would make the runner fire at times the API never showed.
-    Pickles as expression and zone name, so a persistent job store re-parses it on load.
-    """
-
-    __slots__ = ("spec", "timezone")
-
-    def __init__(self, spec: CronSpec, tz: ZoneInfo) -> None:
-        self.spec = spec
-        self.timezone = tz
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        """The next run after the previous fire time, or at/after `now` for a job without one."""
-        return next_run(self.spec, previous_fire_time or now - timedelta(microseconds=1), self.timezone)
-
-    def __getstate__(self) -> dict[str, object]:
-        return {"version": 1, "expression": self.spec.expression, "timezone": self.timezone.key}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.spec = parse(str(state["expression"]))
-        self.timezone = zone(str(state["timezone"]))
-
-    def __str__(self) -> str:
-        return f"cron[{self.spec.expression}]"
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} (expression='{self.spec.expression}', timezone='{self.timezone.key}')>"

@@ -1,4 +1,4 @@
-"""Cron parsing, fire times (with the DST rules the module promises), descriptions and the APScheduler trigger.
+"""Cron parsing, fire times (with the DST rules the module promises) and descriptions.
 
 croniter is a test-only oracle: the property tests check that our fire times are croniter's except
 exactly where our documented daylight-saving rules deliberately differ from it.
@@ -6,8 +6,6 @@ exactly where our documented daylight-saving rules deliberately differ from it.
 
 from __future__ import annotations
 
-import pickle
-import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -17,7 +15,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.cron import CronError, CronScheduleTrigger, CronSpec, describe, next_run, next_runs, parse, zone
+from recorder.cron import CronError, CronSpec, describe, next_run, next_runs, parse, zone
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -243,15 +241,6 @@ def test_count_and_bounds() -> None:
         next_run(spec, datetime(2026, 1, 1), UTC)
 
 
-def test_fast_enough() -> None:
-    specs = [parse(f"{index % 60} {index % 24} * * {index % 7}") for index in range(500)]
-    specs += [parse(f"*/{index % 29 + 1} {index % 24}-23 {index % 28 + 1} * *") for index in range(500)]
-    start = time.perf_counter()
-    for index, spec in enumerate(specs):
-        next_runs(spec, datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=37 * index), BERLIN, 5)
-    assert time.perf_counter() - start < 1.0
-
-
 # --- descriptions --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("expression", "text"), [
@@ -275,37 +264,6 @@ def test_fast_enough() -> None:
 ])
 def test_describe(expression: str, text: str) -> None:
     assert describe(parse(expression)) == text
-
-
-# --- APScheduler trigger -------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("expression", "tz", "now"), [
-    ("0 9 * * 1-5", BERLIN, datetime(2026, 3, 20, tzinfo=UTC)),
-    ("*/15 * * * *", BERLIN, datetime(2026, 3, 29, 0, 7, tzinfo=UTC)),
-    ("30 1 * * *", NEW_YORK, datetime(2026, 10, 30, tzinfo=UTC)),
-    ("0 0 13 * 5", ZoneInfo("UTC"), datetime(2026, 1, 1, tzinfo=UTC)),
-])
-def test_trigger_steps_through_next_runs(expression: str, tz: ZoneInfo, now: datetime) -> None:
-    spec = parse(expression)
-    trigger = CronScheduleTrigger(spec, tz)
-    fired: list[datetime] = []
-    previous = None
-    for _ in range(40):
-        previous = trigger.get_next_fire_time(previous, now)
-        assert previous is not None
-        fired.append(previous)
-    assert fired == next_runs(spec, now, tz, 40)
-    assert [run.utcoffset() for run in fired] == [run.utcoffset() for run in next_runs(spec, now, tz, 40)]
-
-
-def test_trigger_fires_at_now_and_round_trips() -> None:
-    trigger = CronScheduleTrigger(parse("0 9 * * 1-5"), BERLIN)
-    now = datetime(2026, 6, 1, 9, 0, tzinfo=BERLIN)
-    assert trigger.get_next_fire_time(None, now) == now
-    assert str(trigger) == "cron[0 9 * * 1-5]"
-    assert repr(trigger) == "<CronScheduleTrigger (expression='0 9 * * 1-5', timezone='Europe/Berlin')>"
-    copy = pickle.loads(pickle.dumps(trigger))
-    assert (copy.spec, copy.timezone) == (trigger.spec, trigger.timezone)
 
 
 # --- property test against croniter ----------------------------------------------------------------
