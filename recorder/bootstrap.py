@@ -12,7 +12,8 @@ import waitress
 from . import logs
 from .commands import Commands
 from .eventlog import utc_now
-from .recording import ffmpeg_capture
+from .pipeline import FinishOptions
+from .recording import CaptureOptions, make_ffmpeg_capture
 from .runner import Runner
 from .settings import Settings
 from .store import Store
@@ -46,9 +47,11 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
         store.close()
         raise
     commands = Commands(store, default_timezone=settings.tz)
-    runner = Runner(store, commands, ffmpeg_capture, settings.recordings_dir, settings.max_concurrent_recordings,
-                    utc_now)
-    return Service(settings, store, Context(settings, store, commands, credentials), runner), generated
+    capture = make_ffmpeg_capture(CaptureOptions(min_free_bytes=settings.min_free_space_mb * 2**20))
+    finishing = FinishOptions(settings.recordings_dir, settings.artwork_dir, settings.tz, settings.title_template,
+                              settings.filename_template, settings.mp3_bitrate)
+    runner = Runner(store, commands, capture, finishing, settings.max_concurrent_recordings, utc_now)
+    return Service(settings, store, Context(settings, store, commands, credentials, runner), runner), generated
 
 
 def serve(settings: Settings) -> None:

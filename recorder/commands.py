@@ -47,7 +47,8 @@ STREAM_URL_SCHEMES = ("http", "https", "rtmp", "rtmps")
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_PADDING_SECONDS = 3600
 # Fields the API shows but a client cannot set; tolerated in input so a client can PUT back what it GOT.
-READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "next_run", "description", "stream_name"})
+READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "next_run", "description", "stream_name",
+                              "artwork"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Validator = Callable[[Any, str], Any]
@@ -135,6 +136,7 @@ STREAM_FIELDS: dict[str, Validator] = {
     "album": _text(200),
     "album_artist": _text(200),
     "scp_destination": _destination,
+    "user_agent": _text(200),
 }
 SCHEDULE_FIELDS: dict[str, Validator] = {
     "stream_id": _whole_number(1, 2**31),

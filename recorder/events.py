@@ -29,6 +29,8 @@ class StreamConfig:
     album: str = ""
     album_artist: str = ""
     scp_destination: str = ""
+    user_agent: str = ""  # some stations refuse ffmpeg's default
+    artwork: str = ""  # file name inside the artwork folder, generated at upload
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,50 @@ class SessionRecorded:
 
 
 @dataclass(frozen=True)
+class SessionGap:
+    """The stream was interrupted during the capture from `started` (UTC) for `seconds`; recording went on."""
+
+    TYPE: ClassVar[str] = "session.gap"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    started: datetime
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionInterrupted:
+    """The recorder stopped (crash, restart) while this session was recording; what was captured is kept."""
+
+    TYPE: ClassVar[str] = "session.interrupted"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionProcessed:
+    """The recording became the finished, tagged MP3 `file` (relative to the recordings folder)."""
+
+    TYPE: ClassVar[str] = "session.processed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    file: str
+    size_bytes: int
+    duration_seconds: float
+    chapters: int
+
+
+@dataclass(frozen=True)
+class SessionCompleted:
+    """Nothing is left to do for this session (delivered, or kept locally when there is no destination)."""
+
+    TYPE: ClassVar[str] = "session.completed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+
+
+@dataclass(frozen=True)
 class SessionMissed:
     """The window closed before capture could start (service down, no free slot)."""
 
@@ -173,11 +219,13 @@ class SessionFailed:
 
 
 Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
-                SessionScheduled, SessionQueued, SessionStarted, SessionRecorded, SessionMissed, SessionFailed]
+                SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
+                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed]
 PAYLOAD_TYPES: dict[str, type] = {
     cls.TYPE: cls
     for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
-                SessionScheduled, SessionQueued, SessionStarted, SessionRecorded, SessionMissed, SessionFailed)
+                SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
+                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed)
 }
 
 # (type, version) -> function turning that version's raw data into the next version's.

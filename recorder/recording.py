@@ -1,22 +1,46 @@
-"""Capturing one session's audio: the interface the runner calls.
+"""Capturing one session's audio with ffmpeg until the window's end by the clock, whatever the network does.
 
-A capture runs in its own thread until `job.deadline` (a time.monotonic() instant: the window's end by the
-runner's clock, immune to wall-clock jumps) or until `stop` is set, and returns what it recorded.
+Each ffmpeg run is a *part*: the audio copied as it comes (MP3, AAC, Vorbis, Opus) into Matroska, which stays
+readable if ffmpeg is killed. When ffmpeg exits early (drop, HTTP error, reset) or its output stops growing
+(stall), the gap is reported and a new part starts for the rest of the window. ffmpeg's own `-reconnect`
+options are deliberately not used: a reconnect inside ffmpeg hides the gap and splices a replayed backlog into
+the middle of a part, where it can no longer be cut out; a new part per connection gives an exact gap log and
+a clean trim.
+
+Burst-on-connect: a server may send several seconds of old audio at once when a listener connects. A part's
+file name holds the wall-clock time ffmpeg started and its mtime the time of the last write, so the part
+covers `mtime - start` seconds of real time; any audio beyond that at its head is backlog and is skipped when
+the parts are joined (concat `inpoint`). Names and mtimes survive a crash, so this also holds for parts written
+before a restart.
+
+ffmpeg's stderr goes to a file, never a pipe (a pipe nobody reads blocks ffmpeg once full). The file is read as
+it grows for ICY `StreamTitle` changes, which become chapters.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from .events import StreamConfig
 
 log = logging.getLogger(__name__)
+
+# Protocols ffmpeg may open for a stream URL (and for what an HLS playlist names): never file, concat, data...
+PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
+DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1 (+ffmpeg)"
+MIN_PART_SECONDS = 1.0
+TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
+PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)\.mka")
 
 
 @dataclass(frozen=True)
@@ -25,13 +49,13 @@ class RecordingJob:
     stream_id: int
     stream: StreamConfig
     part: int
-    deadline: float
+    deadline: float  # time.monotonic() at the window's end (by the runner's clock)
     folder: Path
 
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """The finished file (inside the recordings folder) or the reason there is none."""
+    """The joined recording (inside the session folder) or the reason there is none."""
 
     file: Path | None
     size_bytes: int = 0
@@ -39,77 +63,293 @@ class CaptureResult:
     error: str | None = None
 
 
-Capture = Callable[[RecordingJob, threading.Event], CaptureResult]
+@dataclass
+class LiveProgress:
+    """What a running capture has done so far: written by its thread, read by the API (not events)."""
+
+    bytes: int = 0
+    seconds: float = 0.0
+    bitrate_kbps: float | None = None
+    title: str | None = None
+    gaps: int = 0
 
 
-# -- the ffmpeg capture -------------------------------------------------------------------------------------
+class CaptureListener(Protocol):
+    progress: LiveProgress
 
-# Protocols ffmpeg may open for a stream URL (and for what an HLS playlist names): never file, concat, data...
-PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
-RW_TIMEOUT_SECONDS = 15
-RETRY_PAUSE_SECONDS = 2.0
-MIN_PART_SECONDS = 1.0
+    def gap(self, started: datetime, seconds: float, reason: str) -> None: ...
 
 
-def capture_argv(url: str, output: Path, seconds: float) -> list[str]:
-    """The ffmpeg command for one part: copy the first audio stream into Matroska for `seconds`.
-
-    Matroska takes MP3, AAC, Vorbis and Opus as they come and stays readable if ffmpeg is killed.
-    """
-    reconnect = ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_on_network_error", "1",
-                 "-reconnect_delay_max", "5"] if url.lower().startswith(("http:", "https:")) else []
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-y",
-            "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(RW_TIMEOUT_SECONDS * 1_000_000),
-            *reconnect, "-i", url, "-map", "0:a:0", "-c", "copy", "-t", f"{seconds:.3f}", "-f", "matroska",
-            str(output)]
+Capture = Callable[[RecordingJob, threading.Event, CaptureListener], CaptureResult]
 
 
-def ffmpeg_capture(job: RecordingJob, stop: threading.Event) -> CaptureResult:
-    """Record until the deadline, starting ffmpeg again for the rest of the window whenever it exits early."""
-    job.folder.mkdir(parents=True, exist_ok=True)
-    with open(job.folder / "ffmpeg.log", "ab") as ffmpeg_log:  # a file, not a pipe: ffmpeg never blocks on it
+@dataclass(frozen=True)
+class CaptureOptions:
+    stall_seconds: float = 20.0
+    rw_timeout_seconds: float = 10.0
+    first_retry_seconds: float = 0.5
+    max_retry_seconds: float = 5.0
+    min_free_bytes: int = 200 * 1024 * 1024
+    loglevel: str = "verbose"  # verbose: ffmpeg logs ICY title changes
+    check_seconds: float = 0.25
+
+
+def capture_argv(stream: StreamConfig, output: Path, options: CaptureOptions) -> list[str]:
+    """The ffmpeg command of one part: copy the first audio stream into Matroska, no shell, no `file:`."""
+    network = ["-user_agent", getattr(stream, "user_agent", "") or DEFAULT_USER_AGENT] \
+        if stream.url.lower().startswith(("http:", "https:")) else []
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", options.loglevel, "-y",
+            "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(int(options.rw_timeout_seconds * 1e6)),
+            *network, "-i", stream.url, "-map", "0:a:0", "-c", "copy", "-f", "matroska",
+            "-cluster_time_limit", "1000", str(output)]
+
+
+def make_ffmpeg_capture(options: CaptureOptions = CaptureOptions()) -> Capture:
+    def capture(job: RecordingJob, stop: threading.Event, listener: CaptureListener) -> CaptureResult:
+        return _Capture(job, stop, listener, options).run()
+
+    return capture
+
+
+@dataclass
+class _Capture:
+    job: RecordingJob
+    stop: threading.Event
+    listener: CaptureListener
+    options: CaptureOptions
+    finished_bytes: int = 0
+    error: str | None = None
+    _log_offset: int = 0
+    _title: str | None = None
+    _rate_window: list[tuple[float, int]] = field(default_factory=list)
+
+    def run(self) -> CaptureResult:
+        self.job.folder.mkdir(parents=True, exist_ok=True)
+        self._title = _last_title(self.job.folder)
+        gap_started: float | None = None
+        gap_reason = ""
+        retry = self.options.first_retry_seconds
         index = 0
-        while not stop.is_set():
-            remaining = job.deadline - time.monotonic()
-            if remaining < MIN_PART_SECONDS:
-                break
-            output = job.folder / f"part-{job.part:02d}-{index:03d}.mka"
-            process = subprocess.Popen(capture_argv(job.stream.url, output, remaining), stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
-            _wait(process, stop, job.deadline)
-            index += 1
-            if job.deadline - time.monotonic() >= MIN_PART_SECONDS and not stop.is_set():
-                log.warning("Stream connection failed for session %s (ffmpeg exit %s); retrying",
-                            job.session_id, process.returncode)
-                stop.wait(RETRY_PAUSE_SECONDS)
-    parts = [part for part in sorted(job.folder.glob("part-*.mka")) if part.stat().st_size > 0]
-    if not parts:
-        return CaptureResult(None, error=f"Stream connection failed: nothing was recorded from {job.stream.url} "
-                                         f"(see {job.folder / 'ffmpeg.log'})")
-    return join_parts(parts, job.folder / "recording.mka")
+        with open(self.job.folder / "ffmpeg.log", "ab") as ffmpeg_log:  # a file: ffmpeg never blocks on it
+            self._log_offset = ffmpeg_log.tell()
+            while not self.stop.is_set() and self._remaining() >= MIN_PART_SECONDS and not self.error:
+                if self._disk_is_low():
+                    break
+                started = time.time()
+                if gap_started is not None:
+                    self._report_gap(gap_started, started, gap_reason)
+                output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
+                process = subprocess.Popen(capture_argv(self.job.stream, output, self.options),
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
+                outcome = self._supervise(process, output)
+                index += 1
+                if output.exists():
+                    self.finished_bytes += output.stat().st_size
+                if outcome in ("deadline", "stopped"):
+                    gap_started = None
+                    break
+                gap_started, gap_reason = time.time(), outcome
+                log.warning("Stream connection failed for session %s: %s; reconnecting",
+                            self.job.session_id, outcome)
+                self.stop.wait(min(retry, max(0.0, self._remaining())))
+                retry = min(retry * 2, self.options.max_retry_seconds)
+        if gap_started is not None and not self.stop.is_set():
+            self._report_gap(gap_started, time.time(), gap_reason)
+        return self._finish()
 
+    def _remaining(self) -> float:
+        return self.job.deadline - time.monotonic()
 
-def _wait(process: subprocess.Popen[bytes], stop: threading.Event, deadline: float) -> None:
-    """Wait for ffmpeg; ask it to finish (SIGTERM lets it close the file) at stop or a little past the deadline."""
-    while process.poll() is None:
-        if stop.is_set() or time.monotonic() > deadline + RW_TIMEOUT_SECONDS:
-            process.terminate()
+    def _supervise(self, process: subprocess.Popen[bytes], output: Path) -> str:
+        """Watch one ffmpeg run; end it at the deadline, at stop, or when its output stalls."""
+        last_size, last_growth = -1, time.monotonic()
+        next_disk_check = time.monotonic() + 5
+        while True:
             try:
-                process.wait(timeout=10)
+                code = process.wait(timeout=max(0.0, min(self.options.check_seconds, self._remaining())))
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            return
-        stop.wait(0.2)
+                code = None
+            size = output.stat().st_size if output.exists() else 0
+            if size != last_size:
+                last_size, last_growth = size, time.monotonic()
+            self._update_progress(size)
+            self._read_titles()
+            if code is not None:
+                return _exit_reason(code, self.job.folder / "ffmpeg.log", self._log_offset)
+            reason = None
+            if self.stop.is_set():
+                reason = "stopped"
+            elif self._remaining() <= 0:
+                reason = "deadline"
+            elif time.monotonic() - last_growth > self.options.stall_seconds:
+                reason = f"the stream stalled (no data for {self.options.stall_seconds:.0f} s)"
+            elif time.monotonic() > next_disk_check:
+                next_disk_check = time.monotonic() + 5
+                reason = "disk" if self._disk_is_low() else None
+            if reason:
+                _end(process)
+                self._read_titles()
+                return "stopped" if reason == "disk" else reason
+
+    def _disk_is_low(self) -> bool:
+        free = shutil.disk_usage(self.job.folder).free
+        if free < self.options.min_free_bytes:
+            self.error = (f"Disk space warning: only {free // 2**20} MB free in {self.job.folder.parent} "
+                          f"(needs {self.options.min_free_bytes // 2**20} MB); recording stopped")
+            log.warning("%s (session %s)", self.error, self.job.session_id)
+        return self.error is not None
+
+    def _update_progress(self, part_size: int) -> None:
+        progress = self.listener.progress
+        now = time.monotonic()
+        progress.bytes = self.finished_bytes + part_size
+        self._rate_window = [(t, b) for t, b in self._rate_window if now - t <= 10] + [(now, progress.bytes)]
+        first_time, first_bytes = self._rate_window[0]
+        if now - first_time >= 2:
+            progress.bitrate_kbps = round((progress.bytes - first_bytes) * 8 / (now - first_time) / 1000, 1)
+
+    def _read_titles(self) -> None:
+        """Follow ffmpeg's log for ICY title changes; keep each change in titles.jsonl (survives a crash)."""
+        with open(self.job.folder / "ffmpeg.log", "rb") as ffmpeg_log:
+            ffmpeg_log.seek(self._log_offset)
+            chunk = ffmpeg_log.read()
+        end = chunk.rfind(b"\n") + 1
+        self._log_offset += end
+        for match in TITLE_LINE.finditer(chunk[:end]):
+            title = match.group(1).decode("utf-8", "replace").strip()
+            if title and title != self._title:
+                self._title = self.listener.progress.title = title
+                with open(self.job.folder / "titles.jsonl", "a", encoding="utf-8") as titles:
+                    titles.write(json.dumps({"at": time.time(), "title": title}) + "\n")
+
+    def _report_gap(self, started: float, ended: float, reason: str) -> None:
+        self.listener.progress.gaps += 1
+        self.listener.gap(datetime.fromtimestamp(started, timezone.utc), round(ended - started, 3), reason)
+
+    def _finish(self) -> CaptureResult:
+        if self.error:
+            return CaptureResult(None, error=self.error)
+        return join_session(self.job.folder, self.job.stream.url)
+
+
+def join_session(folder: Path, url: str) -> CaptureResult:
+    """Everything a session captured, across parts and restarts, as one file (or why there is nothing)."""
+    parts = sorted_parts(folder) if folder.exists() else []
+    if not parts:
+        return CaptureResult(None, error=f"Stream connection failed: nothing was recorded from {url} "
+                                         f"(details in {folder / 'ffmpeg.log'})")
+    return join_parts(parts, folder / "recording.mka")
+
+
+def _part_order(path: Path) -> tuple[int, int]:
+    match = PART_NAME.fullmatch(path.name)
+    return (int(match.group(3)), int(match.group(2))) if match else (0, 0)
+
+
+def _last_title(folder: Path) -> str | None:
+    titles = read_titles(folder)
+    return titles[-1][1] if titles else None
+
+
+def read_titles(folder: Path) -> list[tuple[float, str]]:
+    """Title changes seen in a session, as (wall-clock time, title); a torn last line is ignored."""
+    path = folder / "titles.jsonl"
+    changes = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            item = json.loads(line)
+            changes.append((float(item["at"]), str(item["title"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return changes
+
+
+def _exit_reason(code: int, ffmpeg_log: Path, offset: int) -> str:
+    """Why ffmpeg ended, in words: its last error line, e.g. 'HTTP error 403 Forbidden'."""
+    with open(ffmpeg_log, "rb") as file:
+        file.seek(offset)
+        lines = [line for line in file.read().decode("utf-8", "replace").splitlines()
+                 if line.strip() and "Metadata update" not in line]
+    detail = lines[-1].split("] ", 1)[-1].strip() if lines else ""
+    return f"ffmpeg ended early (exit {code}){': ' + detail[:200] if detail else ''}"
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Ask ffmpeg to finish (SIGTERM lets it close the file cleanly); kill it if it does not."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part as it lands in the joined file: the real time its kept audio covers, and where it starts there."""
+
+    part: Path
+    backlog: float  # seconds of replayed audio skipped at the part's head
+    wall_start: float
+    wall_end: float
+    offset: float
+
+
+def timeline(parts: list[Path]) -> list[Segment]:
+    """Where each part's audio goes in the joined recording.
+
+    A part covers real time from the start in its name to its last write (mtime); audio beyond that span at
+    its head is a backlog the server replayed on connect, skipped so nothing is heard twice.
+    """
+    segments, offset = [], 0.0
+    for part in parts:
+        match = PART_NAME.fullmatch(part.name)
+        wall_end = part.stat().st_mtime
+        span = max(0.0, wall_end - (int(match.group(3)) / 1000 if match else wall_end))
+        duration = probe_duration(part)
+        backlog = duration - span if duration - span > 0.1 else 0.0
+        kept = duration - backlog
+        segments.append(Segment(part, backlog, wall_end - kept, wall_end, offset))
+        offset += kept
+    return segments
+
+
+def chapters_of(folder: Path) -> list[tuple[float, str]]:
+    """ICY title changes as (seconds into the joined recording, title); the first starts at 0."""
+    segments = timeline(sorted_parts(folder))
+    chapters: list[tuple[float, str]] = []
+    for at, title in read_titles(folder):
+        position = _position(segments, at)
+        if chapters and position - chapters[-1][0] < 1.0:
+            chapters[-1] = (chapters[-1][0], title)  # changes within a second: the last one wins
+        elif not chapters or title != chapters[-1][1]:
+            chapters.append((position, title))
+    if chapters:
+        chapters[0] = (0.0, chapters[0][1])
+    return chapters
+
+
+def _position(segments: list[Segment], at: float) -> float:
+    for segment in segments:
+        if at < segment.wall_end:
+            return round(segment.offset + max(0.0, at - segment.wall_start), 3)
+    return round(segments[-1].offset + segments[-1].wall_end - segments[-1].wall_start, 3) if segments else 0.0
+
+
+def sorted_parts(folder: Path) -> list[Path]:
+    """The session's non-empty parts in the order they were recorded (across restarts)."""
+    return [part for part in sorted(folder.glob("part-*.mka"), key=_part_order) if part.stat().st_size > 0]
 
 
 def join_parts(parts: list[Path], output: Path) -> CaptureResult:
-    """Join parts losslessly (stream copy) into one file."""
+    """Join parts losslessly (stream copy), skipping each part's replayed backlog (concat `inpoint`)."""
+    lines = [f"file '{segment.part.name}'\n" + (f"inpoint {segment.backlog:.3f}\n" if segment.backlog else "")
+             for segment in timeline(parts)]
     listing = output.with_suffix(".parts.txt")
-    listing.write_text("".join(f"file '{part.name}'\n" for part in parts))
+    listing.write_text("".join(lines))
     result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat",
-                             "-safe", "0", "-i", str(listing), "-c", "copy", "-f", "matroska", str(output)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+                             "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy", "-f", "matroska",
+                             str(output)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {result.stderr.strip()[-300:]}")
     return CaptureResult(output, output.stat().st_size, probe_duration(output))

@@ -14,17 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import cron
 from .commands import CommandError, Commands
-from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
-                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted, StreamConfig)
-from .recording import Capture, RecordingJob
+from .events import (Event, Payload, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionCompleted,
+                     SessionFailed, SessionGap, SessionInterrupted, SessionMissed, SessionQueued, SessionRecorded,
+                     SessionScheduled, SessionStarted, StreamConfig)
+from .pipeline import FinishOptions, finish, session_folder
+from .processing import ProcessingError
+from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -35,16 +38,17 @@ SWEEP_SECONDS = 5
 
 
 class Runner:
-    def __init__(self, store: Store, commands: Commands, capture: Capture, recordings_dir: Path,
+    def __init__(self, store: Store, commands: Commands, capture: Capture, finishing: FinishOptions,
                  max_concurrent: int, clock: Clock) -> None:
         self._store = store
         self._commands = commands
         self._capture = capture
-        self._recordings_dir = recordings_dir
+        self._finishing = finishing
         self._max_concurrent = max_concurrent
         self._clock = clock
         self._lock = threading.RLock()
-        self._active: dict[int, tuple[threading.Thread, threading.Event]] = {}
+        self._active: dict[int, _Active] = {}
+        self._workers: list[threading.Thread] = []
         self._stopping = False
         self._scheduler = BackgroundScheduler(timezone=timezone.utc,
                                               job_defaults={"misfire_grace_time": None, "coalesce": True})
@@ -57,10 +61,13 @@ class Runner:
         for schedule in self._store.read(lambda views: views.schedules()):
             self._catch_up(schedule.doc_id, now)
             self._arm(schedule.doc_id, now)
-        for session in self._store.read(lambda views: views.sessions_in("scheduled", "queued", "recording")):
-            if session["status"] == "recording":
-                log.warning("session %s was recording when the recorder stopped; continuing it", session.doc_id)
-            self._admit(session.doc_id, resume=session["status"] == "recording")
+        for session in self._store.read(lambda views: views.sessions_in("recording")):
+            log.warning("session %s was recording when the recorder stopped; what it recorded is kept",
+                        session.doc_id)
+            self._step(SessionInterrupted(session.doc_id, "the recorder stopped during the recording"))
+        for session in self._store.read(lambda views: views.sessions_in("recorded")):
+            self._in_background(session.doc_id, self._process)
+        self._admit_waiting()
         self._scheduler.add_job(self._sweep, "interval", seconds=SWEEP_SECONDS, id="sweep")
 
     def stop(self) -> None:
@@ -68,16 +75,23 @@ class Runner:
         with self._lock:
             self._stopping = True
             running = list(self._active.values())
+            workers = list(self._workers)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        for _, stop in running:
-            stop.set()
-        for thread, _ in running:
+        for active in running:
+            active.stop.set()
+        for thread in [active.thread for active in running] + workers:
             thread.join(timeout=30)
 
-    def active_sessions(self) -> list[int]:
+    def progress(self, session_id: int) -> dict[str, Any] | None:
+        """Live numbers of a session being captured (seconds, bytes, bitrate, title), or None."""
         with self._lock:
-            return sorted(self._active)
+            active = self._active.get(session_id)
+        if active is None:
+            return None
+        live = active.progress
+        return {"seconds": round(time.monotonic() - active.started, 1), "bytes": live.bytes,
+                "bitrate_kbps": live.bitrate_kbps, "title": live.title, "gaps": live.gaps}
 
     # -- following the log -------------------------------------------------------------------------------
 
@@ -137,22 +151,23 @@ class Runner:
 
     # -- running sessions ---------------------------------------------------------------------------------
 
-    def _admit(self, session_id: int, resume: bool = False) -> None:
-        """Start a session if its window is open and a slot is free; queue it or call it missed otherwise."""
+    def _admit(self, session_id: int) -> None:
+        """Start a session if its window is open and a slot is free; queue it or settle it otherwise."""
         with self._lock:
             if self._stopping or session_id in self._active:
                 return
             session = self._store.read(lambda views: views.get("sessions", session_id))
-            if session is None or session["status"] not in ("scheduled", "queued", "recording"):
-                return
-            if session["status"] == "recording" and not resume:
+            if session is None or session["status"] not in ("scheduled", "queued", "interrupted"):
                 return
             now = self._clock()
             if now >= session["window_end"]:
-                reason = ("the recorder stopped during the recording and the window has closed" if resume else
-                          f"no recording slot came free before the window closed "
-                          f"(MAX_CONCURRENT_RECORDINGS={self._max_concurrent})")
-                self._step(SessionFailed(session_id, reason) if resume else SessionMissed(session_id, reason))
+                if session["parts"]:  # it recorded something before an interruption: keep and finish that
+                    self._in_background(session_id, self._finish_interrupted)
+                elif session["status"] == "queued":
+                    self._step(SessionMissed(session_id, "no recording slot came free before the window closed "
+                                                         f"(MAX_CONCURRENT_RECORDINGS={self._max_concurrent})"))
+                else:
+                    self._step(SessionMissed(session_id, "the recorder was not running when the window was open"))
                 return
             if len(self._active) >= self._max_concurrent:
                 if session["status"] != "queued":
@@ -171,24 +186,19 @@ class Runner:
                 session_id=session_id, stream_id=stream.doc_id, part=part,
                 stream=StreamConfig(**{key: stream[key] for key in StreamConfig.__dataclass_fields__}),
                 deadline=time.monotonic() + (session["window_end"] - now).total_seconds(),
-                folder=self._recordings_dir / f"session-{session_id}")
-            stop = threading.Event()
-            thread = threading.Thread(target=self._record, args=(job, stop), name=f"session-{session_id}",
-                                      daemon=True)
-            self._active[session_id] = (thread, stop)
-            thread.start()
+                folder=session_folder(self._finishing.recordings_dir, session_id))
+            active = _Active(threading.Thread(target=self._record, args=(job,), name=f"session-{session_id}",
+                                              daemon=True), threading.Event(), LiveProgress(), time.monotonic())
+            self._active[session_id] = active
+            active.thread.start()
 
-    def _record(self, job: RecordingJob, stop: threading.Event) -> None:
+    def _record(self, job: RecordingJob) -> None:
+        active = self._active[job.session_id]
         try:
-            result = self._capture(job, stop)
-            if stop.is_set() and self._stopping:
+            result = self._capture(job, active.stop, _Listener(self, job.session_id, active.progress))
+            if active.stop.is_set() and self._stopping:
                 return  # shutting down: the next start continues this session
-            if result.error:
-                self._step(SessionFailed(job.session_id, result.error))
-            else:
-                assert result.file is not None
-                self._step(SessionRecorded(job.session_id, str(result.file.relative_to(self._recordings_dir)),
-                                           result.size_bytes, result.duration_seconds))
+            self._after_capture(job.session_id, result)
         except Exception as error:
             log.exception("session %s: recording crashed", job.session_id)
             self._step(SessionFailed(job.session_id, f"recording crashed: {error}"))
@@ -197,8 +207,59 @@ class Runner:
                 self._active.pop(job.session_id, None)
             self._admit_waiting()
 
+    def _finish_interrupted(self, session_id: int) -> None:
+        """A session interrupted after its window closed: join and finish what it recorded."""
+        session = self._store.read(lambda views: views.get("sessions", session_id))
+        stream = self._store.read(lambda views: views.get("streams", session["stream_id"]))
+        url = stream["url"] if stream else f"stream {session['stream_id']}"
+        self._after_capture(session_id, join_session(session_folder(self._finishing.recordings_dir, session_id),
+                                                     url))
+
+    def _after_capture(self, session_id: int, result: CaptureResult) -> None:
+        if result.error:
+            log.error("session %s failed: %s", session_id, result.error)
+            self._step(SessionFailed(session_id, result.error))
+            return
+        assert result.file is not None
+        self._step(SessionRecorded(session_id, str(result.file.relative_to(self._finishing.recordings_dir)),
+                                   result.size_bytes, result.duration_seconds))
+        self._process(session_id)
+
+    def _process(self, session_id: int) -> None:
+        """Recorded -> tagged MP3; sessions without a destination are then complete (kept locally)."""
+        session = self._store.read(lambda views: views.get("sessions", session_id))
+        stream = self._store.read(lambda views: views.get("streams", session["stream_id"]))
+        schedule = self._store.read(lambda views: views.get("schedules", session["schedule_id"] or 0))
+        if stream is None:
+            self._step(SessionFailed(session_id, f"stream {session['stream_id']} was deleted before processing"))
+            return
+        try:
+            processed = finish(self._finishing, session, stream, schedule["timezone"] if schedule else None,
+                               self._finishing.recordings_dir / session["file"])
+        except ProcessingError as error:
+            log.error("session %s: FFmpeg error or tagging failed: %s", session_id, error)
+            self._step(SessionFailed(session_id, str(error)))
+            return
+        self._step(processed)
+        if not stream["scp_destination"]:
+            self._step(SessionCompleted(session_id))
+
+    def _in_background(self, session_id: int, work: Callable[[int], None]) -> None:
+        """Run post-capture work off the caller's thread (it may convert audio for minutes)."""
+        def run() -> None:
+            try:
+                work(session_id)
+            except Exception as error:
+                log.exception("session %s: finishing crashed", session_id)
+                self._step(SessionFailed(session_id, f"finishing crashed: {error}"))
+
+        thread = threading.Thread(target=run, name=f"finish-{session_id}", daemon=True)
+        with self._lock:
+            self._workers = [worker for worker in self._workers if worker.is_alive()] + [thread]
+        thread.start()
+
     def _admit_waiting(self) -> None:
-        waiting = self._store.read(lambda views: views.sessions_in("queued", "scheduled"))
+        waiting = self._store.read(lambda views: views.sessions_in("queued", "scheduled", "interrupted"))
         for session in sorted(waiting, key=lambda row: (row["window_start"], row.doc_id)):
             self._admit(session.doc_id)
 
@@ -206,8 +267,30 @@ class Runner:
         """Queued sessions whose windows closed become missed; free slots take the next waiting session."""
         self._admit_waiting()
 
-    def _step(self, payload: Any) -> None:
+    def _step(self, payload: Payload) -> None:
         try:
             self._commands.session_step(payload)
         except CommandError as error:
             log.warning("session step %s refused: %s", payload, error.message)
+
+
+@dataclass
+class _Active:
+    """A session being captured: its thread, the flag that stops it, and its live numbers."""
+
+    thread: threading.Thread
+    stop: threading.Event
+    progress: LiveProgress
+    started: float
+
+
+@dataclass
+class _Listener:
+    """What a capture reports back: gaps become events, progress stays in memory."""
+
+    runner: Runner
+    session_id: int
+    progress: LiveProgress = field(default_factory=LiveProgress)
+
+    def gap(self, started: datetime, seconds: float, reason: str) -> None:
+        self.runner._step(SessionGap(self.session_id, started, seconds, reason))

@@ -7,6 +7,7 @@ start-up with one line naming the variable instead of a traceback deep inside th
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -49,6 +50,19 @@ def _text(text: str) -> str:
     return text
 
 
+def _template(text: str) -> str:
+    from .processing import TEMPLATE_FIELDS, render_template
+
+    render_template(text, {name: "x" for name in TEMPLATE_FIELDS})  # raises ValueError naming a bad placeholder
+    return text
+
+
+def _bitrate(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{2,3}k", text):
+        raise ValueError(f"{text!r} is not a bitrate such as 128k or 192k")
+    return text
+
+
 def _time_zone(text: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -79,6 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
             _integer(0, 100)),
     Setting("RETRY_DELAY_SECONDS", "60", "First delay between transfer attempts; grows exponentially.",
             _integer(1, 86400)),
+    Setting("MIN_FREE_SPACE_MB", "200", "Recording stops (and warns) when the recordings folder has less free.",
+            _integer(0, 10**7)),
+    Setting("TITLE_TEMPLATE", "{stream} {date}", "ID3 title of a recording; fields {stream} {artist} {album} "
+            "{album_artist} {date} {time} {session}.", _template),
+    Setting("FILENAME_TEMPLATE", "{stream} {date} {time}", "File name of a recording (same fields; unsafe "
+            "characters become _).", _template),
+    Setting("MP3_BITRATE", "192k", "Bitrate when a stream is not MP3 and must be converted.", _bitrate),
     Setting("TZ", "UTC", "Default IANA time zone of schedules, e.g. Europe/Berlin.", _time_zone),
     Setting("ADMIN_PASSWORD", "", "Password of user admin; if empty one is generated and printed once."),
     Setting("STATE_DIR", "./state", "Folder of the event log and, by default, of the folders below.", Path),
@@ -101,6 +122,10 @@ class Settings:
     max_artwork_size_mb: int
     default_max_retries: int
     retry_delay_seconds: int
+    min_free_space_mb: int
+    title_template: str
+    filename_template: str
+    mp3_bitrate: str
     tz: str
     admin_password: str
     state_dir: Path

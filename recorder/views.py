@@ -15,7 +15,8 @@ from tinydb.storages import MemoryStorage
 from tinydb.table import Document, Table
 
 from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
-                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted, StreamCreated, StreamDeleted, StreamUpdated)
+                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted,
+                     SessionGap, SessionInterrupted, SessionProcessed, SessionCompleted, StreamCreated, StreamDeleted, StreamUpdated)
 
 TABLES = ("streams", "schedules", "sessions", "transfers")
 Rows = dict[str, dict[str, dict[str, Any]]]
@@ -113,8 +114,8 @@ def _session_scheduled(payload: SessionScheduled, views: Views, event: Event) ->
         "stream_id": payload.stream_id, "schedule_id": payload.schedule_id,
         "trigger": "manual" if payload.schedule_id is None else "schedule",
         "fire_time": payload.fire_time, "window_start": payload.window_start, "window_end": payload.window_end,
-        "status": "scheduled", "started_at": None, "ended_at": None, "parts": 0, "error": None,
-        "file": None, "size_bytes": None, "duration_seconds": None}, event)
+        "status": "scheduled", "started_at": None, "recorded_at": None, "ended_at": None, "parts": 0, "error": None,
+        "file": None, "size_bytes": None, "duration_seconds": None, "gaps": [], "chapters": 0}, event)
 
 
 @project.register
@@ -133,7 +134,31 @@ def _session_started(payload: SessionStarted, views: Views, event: Event) -> Non
 @project.register
 def _session_recorded(payload: SessionRecorded, views: Views, event: Event) -> None:
     _change(views, "sessions", payload.session_id, event, status="recorded", file=payload.file,
-            size_bytes=payload.size_bytes, duration_seconds=payload.duration_seconds, ended_at=event.at)
+            size_bytes=payload.size_bytes, duration_seconds=payload.duration_seconds, recorded_at=event.at)
+
+
+@project.register
+def _session_gap(payload: SessionGap, views: Views, event: Event) -> None:
+    row = views.rows["sessions"].get(str(payload.session_id))
+    if row is not None:
+        gap = {"started": payload.started, "seconds": payload.seconds, "reason": payload.reason}
+        _change(views, "sessions", payload.session_id, event, gaps=[*row["gaps"], gap])
+
+
+@project.register
+def _session_interrupted(payload: SessionInterrupted, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="interrupted", error=payload.reason)
+
+
+@project.register
+def _session_processed(payload: SessionProcessed, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="processed", file=payload.file,
+            size_bytes=payload.size_bytes, duration_seconds=payload.duration_seconds, chapters=payload.chapters)
+
+
+@project.register
+def _session_completed(payload: SessionCompleted, views: Views, event: Event) -> None:
+    _change(views, "sessions", payload.session_id, event, status="completed", error=None, ended_at=event.at)
 
 
 @project.register

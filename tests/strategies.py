@@ -7,13 +7,14 @@ from datetime import datetime, timezone
 from hypothesis import strategies as st
 
 from recorder.events import (Event, PAYLOAD_TYPES, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
-                             ScheduleUpdated, SessionFailed, SessionMissed, SessionQueued, SessionRecorded, SessionScheduled,
+                             ScheduleUpdated, SessionFailed, SessionCompleted, SessionGap, SessionInterrupted, SessionMissed,
+                             SessionProcessed, SessionQueued, SessionRecorded, SessionScheduled,
                              SessionStarted, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
 
 ids = st.integers(min_value=1, max_value=2**31)
 texts = st.text(max_size=40)
 stream_configs = st.builds(StreamConfig, name=texts, url=texts, artist=texts, album=texts, album_artist=texts,
-                           scp_destination=texts)
+                           scp_destination=texts, user_agent=texts, artwork=texts)
 schedule_configs = st.builds(ScheduleConfig, stream_id=ids, cron=texts, duration_minutes=st.integers(1, 10080),
                              active=st.booleans(), timezone=texts, pad_before_seconds=st.integers(0, 3600),
                              pad_after_seconds=st.integers(0, 3600))
@@ -31,6 +32,11 @@ PAYLOADS = {
     SessionStarted: st.builds(SessionStarted, ids, st.integers(1, 100)),
     SessionRecorded: st.builds(SessionRecorded, ids, texts, st.integers(0, 2**40),
                                st.floats(0, 1e6, allow_nan=False)),
+    SessionGap: st.builds(SessionGap, ids, times, st.floats(0, 1e6, allow_nan=False), texts),
+    SessionInterrupted: st.builds(SessionInterrupted, ids, texts),
+    SessionProcessed: st.builds(SessionProcessed, ids, texts, st.integers(0, 2**40),
+                                st.floats(0, 1e6, allow_nan=False), st.integers(0, 1000)),
+    SessionCompleted: st.builds(SessionCompleted, ids),
     SessionMissed: st.builds(SessionMissed, ids, texts),
     SessionFailed: st.builds(SessionFailed, ids, texts),
 }

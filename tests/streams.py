@@ -1,4 +1,9 @@
-"""A controllable stream server: loops an MP3 at its real bitrate over HTTP, like an Icecast mount."""
+"""A controllable stream server: loops an MP3 at its real bitrate over HTTP, like an Icecast mount.
+
+It sends ICY metadata to listeners that ask for it, and a test can change the title, drop every connection,
+make new connections fail with an HTTP status, stall (keep the connection open but send nothing), or replay a
+backlog on connect (Icecast's burst-on-connect).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BITRATE = 128_000
+METAINT = 8192
 
 
 def make_mp3(path: Path, seconds: int = 10, frequency: int = 440) -> Path:
@@ -19,44 +25,84 @@ def make_mp3(path: Path, seconds: int = 10, frequency: int = 440) -> Path:
     return path
 
 
+def icy_block(title: str) -> bytes:
+    text = f"StreamTitle='{title}';".encode()
+    padded = text + b"\0" * (-len(text) % 16)
+    return bytes([len(padded) // 16]) + padded
+
+
 class StreamServer:
-    """Serves /live.mp3 forever (throttled to 128 kbit/s) until stopped; /missing answers 404."""
+    """Serves /live.mp3 (throttled to 128 kbit/s) until stopped; other paths answer 404."""
 
     def __init__(self, mp3: Path) -> None:
-        data = mp3.read_bytes()
-        chunk = BITRATE // 8 // 10  # a tenth of a second
+        self.data = mp3.read_bytes()
+        self.title = "Artist - First Song"
+        self.fail_status: int | None = None
+        self.stalled = False
+        self.burst_seconds = 0.0
+        self.stopping = False
+        self.generation = 0  # bumping it drops every open connection
+        self.connections = 0
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
             def do_GET(self) -> None:
+                server.connections += 1
                 if self.path != "/live.mp3":
                     self.send_error(404)
                     return
+                if server.fail_status:
+                    self.send_error(server.fail_status)
+                    return
+                icy = self.headers.get("Icy-MetaData") == "1"
                 self.send_response(200)
                 self.send_header("Content-Type", "audio/mpeg")
                 self.send_header("icy-name", "Test Radio")
+                if icy:
+                    self.send_header("icy-metaint", str(METAINT))
                 self.end_headers()
-                start, sent = time.monotonic(), 0
                 try:
-                    while not server.stopping:
-                        offset = sent % len(data)
-                        self.wfile.write(data[offset:offset + chunk])
-                        sent += min(chunk, len(data) - offset)
-                        ahead = sent / (BITRATE / 8) - (time.monotonic() - start)
-                        if ahead > 0:
-                            time.sleep(ahead)
+                    server._stream(self.wfile, icy)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        server = self
-        self.stopping = False
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/live.mp3"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def _stream(self, out: object, icy: bool) -> None:
+        generation = self.generation
+        rate = BITRATE / 8
+        chunk = int(rate / 20)
+        start = time.monotonic() - self.burst_seconds  # a backlog goes out at once, then real time
+        sent = since_meta = 0
+        while not self.stopping and generation == self.generation:
+            if self.stalled:
+                time.sleep(0.05)
+                start += 0.05
+                continue
+            size = min(chunk, METAINT - since_meta) if icy else chunk
+            offset = sent % len(self.data)
+            piece = self.data[offset:offset + size]
+            out.write(piece)  # type: ignore[attr-defined]
+            sent += len(piece)
+            since_meta += len(piece)
+            if icy and since_meta == METAINT:
+                out.write(icy_block(self.title))  # type: ignore[attr-defined]
+                since_meta = 0
+            ahead = sent / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def drop_all(self) -> None:
+        self.generation += 1
 
     def stop(self) -> None:
         self.stopping = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -12,26 +14,39 @@ import pytest
 
 from recorder import cron
 from recorder.commands import Commands
+from recorder.pipeline import FinishOptions
 from recorder.recording import CaptureResult, RecordingJob
 from recorder.runner import Runner
 from recorder.store import Store
 
 
+TONE = Path(__file__).parent / ".tone.mka"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tone(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One second of real audio that the stand-in capture hands over, so processing runs for real."""
+    global TONE
+    TONE = tmp_path_factory.mktemp("tone") / "tone.mka"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a",
+                    "libmp3lame", "-f", "matroska", str(TONE)], check=True)
+
+
 class FakeCapture:
-    """Stands in for ffmpeg: 'records' until the deadline or stop, writing a small file."""
+    """Stands in for ffmpeg only: waits until the deadline or stop, then hands over a second of real audio."""
 
     def __init__(self) -> None:
         self.jobs: list[RecordingJob] = []
         self.lock = threading.Lock()
 
-    def __call__(self, job: RecordingJob, stop: threading.Event) -> CaptureResult:
+    def __call__(self, job: RecordingJob, stop: threading.Event, listener: object) -> CaptureResult:
         with self.lock:
             self.jobs.append(job)
         stop.wait(max(0.0, job.deadline - time.monotonic()))
         job.folder.mkdir(parents=True, exist_ok=True)
-        path = job.folder / f"part-{job.part}.mka"
-        path.write_bytes(b"x" * 100)
-        return CaptureResult(path, 100, 1.0)
+        path = job.folder / "recording.mka"
+        shutil.copy(TONE, path)
+        return CaptureResult(path, path.stat().st_size, 1.0)
 
 
 class OffsetClock:
@@ -60,7 +75,9 @@ class Rig:
         self.capture = FakeCapture()
         self.store = Store.open(folder / "events.jsonl", clock)
         self.commands = Commands(self.store)
-        self.runner = Runner(self.store, self.commands, self.capture, folder / "recordings", max_concurrent, clock)
+        finishing = FinishOptions(folder / "recordings", folder / "artwork", "UTC", "{stream} {date}",
+                                  "{stream} {date} {time}", "128k")
+        self.runner = Runner(self.store, self.commands, self.capture, finishing, max_concurrent, clock)
 
     def start(self) -> Rig:
         self.runner.start()
@@ -101,11 +118,15 @@ def test_record_now_runs_a_session_through_its_events_in_order(tmp_path: Path, r
     stream_id = rig.stream()
     event = rig.commands.record_now(stream_id, {"duration_seconds": 1}, rig.clock(), "api")[0]
     session_id = event.data.session_id
-    wait_for(lambda: rig.session(session_id)["status"] == "recorded")
-    assert rig.types(session_id) == ["session.scheduled", "session.started", "session.recorded"]
+    wait_for(lambda: rig.session(session_id)["status"] == "completed")
+    assert rig.types(session_id) == ["session.scheduled", "session.started", "session.recorded",
+                                     "session.processed", "session.completed"]
     job = rig.capture.jobs[0]
     assert (job.session_id, job.stream_id, job.part, job.stream.name) == (session_id, stream_id, 1, "Jazz")
-    assert rig.session(session_id)["file"] == f"session-{session_id}/part-1.mka"
+    session = rig.session(session_id)
+    assert session["file"].startswith("Jazz ") and session["file"].endswith(".mp3")
+    assert (tmp_path / "recordings" / session["file"]).is_file()
+    assert not (tmp_path / "recordings" / f"session-{session_id}").exists(), "the working folder is cleaned"
 
 
 def test_a_schedule_fires_at_its_cron_time_with_padding(tmp_path: Path, rigs: list[Rig]) -> None:
@@ -190,10 +211,11 @@ def test_a_crash_mid_recording_continues_in_a_new_part(tmp_path: Path, rigs: lis
     rigs.append(second)
     wait_for(lambda: second.capture.jobs)
     assert second.capture.jobs[0].part == 2
-    assert second.types(session_id) == ["session.scheduled", "session.started", "session.started"]
+    assert second.types(session_id) == ["session.scheduled", "session.started", "session.interrupted",
+                                        "session.started"]
 
 
-def test_a_crash_after_the_window_closed_fails_the_session_with_the_reason(tmp_path: Path, rigs: list[Rig]) -> None:
+def test_a_crash_after_the_window_closed_settles_what_was_recorded(tmp_path: Path, rigs: list[Rig]) -> None:
     first = Rig(tmp_path, lambda: datetime.now(timezone.utc)).start()
     session_id = first.commands.record_now(first.stream(), {"duration_seconds": 60}, first.clock(),
                                            "api")[0].data.session_id
@@ -201,8 +223,9 @@ def test_a_crash_after_the_window_closed_fails_the_session_with_the_reason(tmp_p
     first.close()
     later = Rig(tmp_path, OffsetClock(datetime.now(timezone.utc) + timedelta(minutes=5))).start()
     rigs.append(later)
-    assert later.session(session_id)["status"] == "failed"
-    assert "window has closed" in later.session(session_id)["error"]
+    wait_for(lambda: later.session(session_id)["status"] == "failed")
+    assert "nothing was recorded" in later.session(session_id)["error"], "the stand-in wrote no parts"
+    assert later.types(session_id)[-2:] == ["session.interrupted", "session.failed"]
 
 
 def test_the_slot_limit_queues_and_the_queue_starts_when_a_slot_frees(tmp_path: Path, rigs: list[Rig]) -> None:
@@ -215,9 +238,9 @@ def test_the_slot_limit_queues_and_the_queue_starts_when_a_slot_frees(tmp_path: 
     wait_for(lambda: rig.session(second)["status"] == "queued")
     assert "free recording slot" in rig.session(second)["error"]
     wait_for(lambda: rig.session(second)["status"] == "recording")
-    assert rig.session(first)["status"] == "recorded"
-    wait_for(lambda: rig.session(second)["status"] == "recorded")
-    assert rig.types(second) == ["session.scheduled", "session.queued", "session.started", "session.recorded"]
+    assert rig.session(first)["status"] in ("recorded", "processed", "completed")
+    wait_for(lambda: rig.session(second)["status"] == "completed")
+    assert rig.types(second)[:4] == ["session.scheduled", "session.queued", "session.started", "session.recorded"]
 
 
 def test_a_queued_session_whose_window_closes_is_missed(tmp_path: Path, rigs: list[Rig]) -> None:

@@ -65,7 +65,8 @@ def install(app: bottle.Bottle, context: Context) -> None:
         limit, offset = _paging(query.get("limit", "50"), query.get("offset", "0"))
 
         def matching(views: Views) -> list[dict[str, Any]]:
-            rows = [dict(row) for row in views.all("sessions")
+            rows = [{**row, "progress": context.runner.progress(row.doc_id) if row["status"] == "recording" else None}
+                    for row in views.all("sessions")
                     if all(str(row.get(key)) == value for key, value in filters.items())]
             return sorted(rows, key=lambda row: row["id"], reverse=True)
 
@@ -134,7 +135,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
         row = store.read(lambda views: views.get("sessions", session_id))
         if row is None:
             raise error_response(404, f"session {session_id} does not exist")
-        return dict(row)
+        return {**row, "progress": context.runner.progress(session_id)}
 
     def _schedule(schedule_id: int) -> dict[str, Any]:
         now = datetime.now(timezone.utc)

@@ -18,6 +18,7 @@ import orjson
 from .. import __version__
 from ..commands import Commands, CommandError, Conflict, Invalid, NotFound
 from ..eventlog import LogWriteError
+from ..runner import Runner
 from ..settings import Settings
 from ..store import Store
 from .auth import Credentials
@@ -36,6 +37,7 @@ class Context:
     store: Store
     commands: Commands
     credentials: Credentials
+    runner: Runner
     started: float = field(default_factory=time.monotonic)
 
 

@@ -1,0 +1,58 @@
+"""What happens to a captured recording: it becomes the finished, tagged MP3 in the recordings folder.
+
+Names and titles come from the templates in the settings, filled with the stream's metadata and the local
+date and time of the recording in the schedule's time zone; the chapters come from the ICY titles seen.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import cron
+from .events import SessionProcessed
+from .processing import Chapter, Tags, process, render_template
+from .recording import chapters_of
+
+
+@dataclass(frozen=True)
+class FinishOptions:
+    recordings_dir: Path
+    artwork_dir: Path
+    default_timezone: str
+    title_template: str
+    filename_template: str
+    bitrate: str
+
+
+def session_folder(recordings_dir: Path, session_id: int) -> Path:
+    return recordings_dir / f"session-{session_id}"
+
+
+def finish(options: FinishOptions, session: Mapping[str, Any], stream: Mapping[str, Any],
+           timezone_name: str | None, recording: Path) -> SessionProcessed:
+    """Turn the joined capture into the tagged MP3, then remove the session's working folder."""
+    folder = session_folder(options.recordings_dir, session["id"])
+    local = _local_start(session, timezone_name or options.default_timezone)
+    values = {"stream": stream["name"], "artist": stream["artist"], "album": stream["album"],
+              "album_artist": stream["album_artist"], "date": local.strftime("%Y-%m-%d"),
+              "time": local.strftime("%H%M"), "session": str(session["id"])}
+    name = stream.get("artwork") or ""
+    artwork = options.artwork_dir / name if name and Path(name).name == name else None  # generated names only
+    tags = Tags(title=render_template(options.title_template, values), artist=stream["artist"],
+                album=stream["album"], album_artist=stream["album_artist"], date=values["date"],
+                artwork=artwork if artwork and artwork.is_file() else None)
+    chapters = [Chapter(start, title) for start, title in chapters_of(folder)]
+    done = process(recording, options.recordings_dir, render_template(options.filename_template, values), tags,
+                   chapters, options.bitrate)
+    shutil.rmtree(folder, ignore_errors=True)
+    return SessionProcessed(session["id"], str(done.path.relative_to(options.recordings_dir)), done.size_bytes,
+                            done.duration_seconds, len(chapters))
+
+
+def _local_start(session: Mapping[str, Any], timezone_name: str) -> datetime:
+    start: datetime = session["started_at"] or session["window_start"]
+    return start.astimezone(cron.zone(timezone_name))
