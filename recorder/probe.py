@@ -18,13 +18,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from http import HTTPStatus
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
-
-from .recording import PROTOCOL_WHITELIST  # one list for recording and probing: never file, concat, data, subfile
 
 __all__ = ["PROTOCOL_WHITELIST", "ProbeResult", "ffprobe_argv", "probe"]
 
+# What ffprobe may open for a stream URL (and for what an HLS playlist names): never file, concat, data, subfile.
+# The same list as recording.PROTOCOL_WHITELIST (a test keeps them equal): the test must see what the capture sees.
+PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
 DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1"
 FFPROBE = "ffprobe"
 SCHEMES = ("http", "https", "rtmp", "rtmps")
@@ -81,16 +82,16 @@ def probe(url: str, timeout: float = 8.0, user_agent: str | None = None) -> Prob
     scheme = urlsplit(url).scheme.lower()
     if scheme not in SCHEMES:
         raise ValueError(f"cannot test a {scheme or 'scheme-less'} URL: only http, https, rtmp and rtmps streams")
-    answer = _Answer(url)
+    answer, agent = _Answer(url), user_agent
     try:
         if user_agent is not None and re.search(r"[\x00-\x1f\x7f]", user_agent):
             raise ProbeFailed("the User-Agent setting contains a line break or control character; remove it")
         if scheme in ("http", "https"):
-            agent = user_agent or DEFAULT_USER_AGENT
+            agent = user_agent or DEFAULT_USER_AGENT  # both looks send it, as the capture sends one too
             answer = _bounded(lambda: _http_answer(url, timeout, agent), timeout)
             if reason := _not_audio(answer.content_type):
                 return ProbeResult(False, reason=reason, content_type=answer.content_type)
-        return _result(answer, _ffprobe(answer.url, timeout, user_agent))
+        return _result(answer, _ffprobe(answer.url, timeout, agent))
     except ProbeFailed as failure:
         return ProbeResult(False, reason=str(failure), content_type=answer.content_type)
 
@@ -331,7 +332,7 @@ def _port(url: str) -> int:
 
 # -- ffprobe -------------------------------------------------------------------------------------------------
 
-def _ffprobe(url: str, timeout: float, user_agent: str | None) -> dict[str, object]:
+def _ffprobe(url: str, timeout: float, user_agent: str | None) -> dict[str, Any]:
     """Run ffprobe on the stream and return its JSON, which has at least one audio stream."""
     try:
         done = subprocess.run(ffprobe_argv(url, timeout, user_agent), stdin=subprocess.DEVNULL, capture_output=True,
@@ -384,10 +385,10 @@ def _pick(lines: list[str], *words: str) -> str:
 
 # -- the answer ----------------------------------------------------------------------------------------------
 
-def _result(answer: _Answer, found: dict[str, object]) -> ProbeResult:
+def _result(answer: _Answer, found: dict[str, Any]) -> ProbeResult:
     """Merge the two looks: ffprobe knows the codec; the HTTP look knows the ICY headers (ffprobe's tags back it up)."""
-    stream = next(s for s in found["streams"] if s.get("codec_type") == "audio")  # type: ignore[union-attr]
-    form: dict = found.get("format") or {}  # type: ignore[assignment]
+    stream = next(s for s in found["streams"] if s.get("codec_type") == "audio")
+    form = found.get("format") or {}
     tags = {key.lower(): value for key, value in (form.get("tags") or {}).items()}
     variant = (stream.get("tags") or {}).get("variant_bitrate")  # an HLS master playlist's BANDWIDTH
     return ProbeResult(

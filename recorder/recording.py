@@ -91,6 +91,7 @@ class CaptureOptions:
     max_retry_seconds: float = 5.0
     min_free_bytes: int = 200 * 1024 * 1024
     loglevel: str = "verbose"  # verbose: ffmpeg logs ICY title changes
+    debug_timestamps: bool = False  # ffmpeg's -debug_ts: a line per packet, for chasing timing problems
     check_seconds: float = 0.25
 
 
@@ -99,9 +100,12 @@ def capture_argv(stream: StreamConfig, output: Path, options: CaptureOptions) ->
     network = ["-user_agent", getattr(stream, "user_agent", "") or DEFAULT_USER_AGENT] \
         if stream.url.lower().startswith(("http:", "https:")) else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", options.loglevel, "-y",
+            *(["-debug_ts"] if options.debug_timestamps else []),
             "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(int(options.rw_timeout_seconds * 1e6)),
             *network, "-i", stream.url, "-map", "0:a:0", "-c", "copy", "-f", "matroska",
-            "-cluster_time_limit", "1000", str(output)]
+            # a cluster a second, flushed at once: the file grows steadily (the stall watchdog watches it)
+            # and a killed ffmpeg loses at most a second
+            "-cluster_time_limit", "1000", "-flush_packets", "1", str(output)]
 
 
 def make_ffmpeg_capture(options: CaptureOptions = CaptureOptions()) -> Capture:
@@ -139,9 +143,11 @@ class _Capture:
                 if gap_started is not None:
                     self._report_gap(gap_started, started, gap_reason)
                 output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
+                ffmpeg_log.flush()
+                part_log_start = self._log_offset = max(self._log_offset, ffmpeg_log.tell())
                 process = subprocess.Popen(capture_argv(self.job.stream, output, self.options),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
-                outcome = self._supervise(process, output)
+                outcome = self._supervise(process, output, part_log_start)
                 index += 1
                 if output.exists():
                     self.finished_bytes += output.stat().st_size
@@ -160,7 +166,7 @@ class _Capture:
     def _remaining(self) -> float:
         return self.job.deadline - time.monotonic()
 
-    def _supervise(self, process: subprocess.Popen[bytes], output: Path) -> str:
+    def _supervise(self, process: subprocess.Popen[bytes], output: Path, log_start: int) -> str:
         """Watch one ffmpeg run; end it at the deadline, at stop, or when its output stalls."""
         last_size, last_growth = -1, time.monotonic()
         next_disk_check = time.monotonic() + 5
@@ -175,7 +181,7 @@ class _Capture:
             self._update_progress(size)
             self._read_titles()
             if code is not None:
-                return _exit_reason(code, self.job.folder / "ffmpeg.log", self._log_offset)
+                return _exit_reason(code, self.job.folder / "ffmpeg.log", log_start)
             reason = None
             if self.stop.is_set():
                 reason = "stopped"
@@ -338,21 +344,42 @@ def _position(segments: list[Segment], at: float) -> float:
 
 def sorted_parts(folder: Path) -> list[Path]:
     """The session's non-empty parts in the order they were recorded (across restarts)."""
-    return [part for part in sorted(folder.glob("part-*.mka"), key=_part_order) if part.stat().st_size > 0]
+    return [part for part in sorted(folder.glob("part-*.mka"), key=_part_order)
+            if PART_NAME.fullmatch(part.name) and part.stat().st_size > 0]
 
 
 def join_parts(parts: list[Path], output: Path) -> CaptureResult:
-    """Join parts losslessly (stream copy), skipping each part's replayed backlog (concat `inpoint`)."""
-    lines = [f"file '{segment.part.name}'\n" + (f"inpoint {segment.backlog:.3f}\n" if segment.backlog else "")
-             for segment in timeline(parts)]
+    """Join parts losslessly (stream copy), each without the backlog its server replayed on connect."""
+    pieces = []
+    for segment in timeline(parts):
+        if segment.backlog:
+            # An output-side -ss drops packets before the time exactly (an input seek, or concat's inpoint,
+            # would start at the cluster before it and keep up to a second of the backlog).
+            piece = segment.part.with_suffix(".trimmed.mka")
+            error = _ffmpeg(["-i", str(segment.part), "-ss", f"{segment.backlog:.3f}", "-map", "0:a:0", "-c", "copy",
+                             "-f", "matroska", str(piece)])
+            if error:
+                return CaptureResult(None, error=f"FFmpeg error trimming {segment.part.name}: {error}")
+            pieces.append(piece)
+        else:
+            pieces.append(segment.part)
     listing = output.with_suffix(".parts.txt")
-    listing.write_text("".join(lines))
-    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat",
-                             "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy", "-f", "matroska",
-                             str(output)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {result.stderr.strip()[-300:]}")
+    listing.write_text("".join(f"file '{piece.name}'\n" for piece in pieces))
+    error = _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy", "-f", "matroska",
+                     str(output)])
+    for piece in pieces:
+        if piece.name.endswith(".trimmed.mka"):
+            piece.unlink()
+    if error:
+        return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {error}")
     return CaptureResult(output, output.stat().st_size, probe_duration(output))
+
+
+def _ffmpeg(arguments: list[str]) -> str | None:
+    """Run ffmpeg on local files; None on success, else its last error lines."""
+    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600)
+    return None if result.returncode == 0 else result.stderr.strip()[-300:] or f"exit {result.returncode}"
 
 
 def probe_duration(path: Path) -> float:

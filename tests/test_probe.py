@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 from hypothesis import given, strategies as st
 
-from recorder import probe as probe_module
+from recorder import probe as probe_module, recording
 from recorder.probe import PROTOCOL_WHITELIST, ProbeResult, ffprobe_argv, probe
 
 BYTES_PER_SECOND = 128_000 // 8
@@ -76,6 +76,12 @@ class Radio:
                     self.send_error(500)
                 elif path == "/page":
                     self.answer(200, "text/html; charset=utf-8", b"<!doctype html><title>Radio</title><p>Listen!")
+                elif path == "/trickle":  # headers one byte at a time: every read succeeds, none ends
+                    for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"z" * 100:
+                        if radio.stopping.wait(0.2):
+                            break
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
                 elif path == "/stall":
                     self.audio_headers("audio/mpeg", icy=False)
                     radio.stopping.wait(30)
@@ -118,9 +124,9 @@ class Radio:
             def play(self, data: bytes, content_type: str) -> None:
                 icy = self.headers.get("Icy-MetaData") == "1"
                 self.audio_headers(content_type, icy)
-                self.loop(data, icy)
+                self.loop(data, icy, burst=0 if self.path.endswith("?burst=0") else BURST)
 
-            def loop(self, data: bytes, icy: bool) -> None:
+            def loop(self, data: bytes, icy: bool, burst: int = BURST) -> None:
                 """Loop `data` at its bitrate after a burst, with a title block every METAINT audio bytes."""
                 start, sent = time.monotonic(), 0
                 try:
@@ -132,7 +138,7 @@ class Radio:
                         sent += len(chunk)
                         if icy and sent % METAINT == 0:
                             self.wfile.write(icy_block(TITLE))
-                        ahead = (sent - BURST) / BYTES_PER_SECOND - (time.monotonic() - start)
+                        ahead = (sent - burst) / BYTES_PER_SECOND - (time.monotonic() - start)
                         if ahead > 0:
                             radio.stopping.wait(ahead)
                 except (BrokenPipeError, ConnectionResetError):
@@ -188,6 +194,20 @@ def test_mp3_stream_with_icy_metadata(radio: Radio) -> None:
     assert result.as_json()["current_title"] == TITLE and result.as_json()["reason"] is None
 
 
+def test_plain_http_look_reads_the_first_icy_block(radio: Radio) -> None:
+    """The title must come from our own GET too, not only from ffprobe's tags."""
+    answer = probe_module._http_answer(radio.base + "/live.mp3", 5, "x")
+    assert (answer.title, answer.icy_name, answer.icy_genre, answer.icy_br) == (TITLE, "Test Radio", "Jazz", 128)
+
+
+def test_icy_title_of_a_stream_without_burst(radio: Radio) -> None:
+    """Real time: the first title comes after a second of audio, in many small reads."""
+    started = time.monotonic()
+    result = probe(radio.base + "/live.mp3?burst=0", timeout=5)
+    assert result.reachable and result.current_title == TITLE and result.codec == "mp3", result
+    assert time.monotonic() - started >= METAINT / BYTES_PER_SECOND
+
+
 def test_aac_stream(radio: Radio) -> None:
     result = probe(radio.base + "/aac", timeout=5)
     assert result.reachable and result.reason is None
@@ -212,8 +232,8 @@ def test_user_agent_is_sent_to_both_looks(radio: Radio) -> None:
 
 def test_default_user_agent(radio: Radio) -> None:
     radio.agents.clear()
-    probe(radio.base + "/forbidden", timeout=5)
-    assert radio.agents == ["AudioStreamRecorder/0.1"]
+    assert probe(radio.base + "/live.mp3", timeout=5).reachable
+    assert radio.agents == ["AudioStreamRecorder/0.1"] * 2
 
 
 def test_hls_playlist(radio: Radio) -> None:
@@ -269,6 +289,13 @@ def test_stall_after_headers_is_bounded(radio: Radio) -> None:
     assert not result.reachable and "within 2 s" in result.reason and "no audio" in result.reason
 
 
+def test_trickling_headers_are_bounded(radio: Radio) -> None:
+    started = time.monotonic()
+    result = probe(radio.base + "/trickle", timeout=1)
+    assert time.monotonic() - started < 3
+    assert not result.reachable and "no answer within 1 s" in result.reason
+
+
 @pytest.mark.parametrize("scheme", ["http", "rtmp"])
 def test_silent_server_is_bounded(silent_port: int, scheme: str) -> None:
     started = time.monotonic()
@@ -292,15 +319,16 @@ def test_tls_untrusted_certificate(tmp_path: Path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
+        listener.settimeout(10)
         port = listener.getsockname()[1]
 
         def serve_one() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                try:
+            try:
+                connection, _ = listener.accept()
+                with connection:
                     context.wrap_socket(connection, server_side=True).close()
-                except (ssl.SSLError, OSError):
-                    pass  # the client hangs up once it sees the certificate
+            except OSError:
+                pass  # the client hangs up once it sees the certificate (SSLError is an OSError)
 
         server = threading.Thread(target=serve_one, daemon=True)
         server.start()
@@ -320,6 +348,17 @@ def test_missing_ffprobe(radio: Radio, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not result.reachable and "ffprobe is not installed" in result.reason
 
 
+def test_hanging_ffprobe_is_killed(closed_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "ffprobe"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(probe_module, "FFPROBE", str(fake))
+    started = time.monotonic()
+    result = probe(f"rtmp://127.0.0.1:{closed_port}/live", timeout=0.5)
+    assert time.monotonic() - started < 0.5 * 2 + 2 + 1
+    assert not result.reachable and "no answer within 0.5 s" in result.reason
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "concat:a|b", "/etc/passwd", ""])
 def test_other_schemes_are_refused(url: str) -> None:
     with pytest.raises(ValueError):
@@ -336,9 +375,10 @@ def test_ffprobe_argv_is_bounded_and_network_only() -> None:
     assert argv[argv.index("-user_agent") + 1] == "Agent/1"
     assert "-user_agent" not in ffprobe_argv("http://127.0.0.1:1/x", 8.0)
     assert not {"file", "concat", "data", "subfile"} & set(PROTOCOL_WHITELIST.split(","))
+    assert PROTOCOL_WHITELIST == recording.PROTOCOL_WHITELIST  # probe what the capture will open
 
 
-@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=300).filter(lambda t: "';" not in t))
+@given(st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=300).filter(lambda t: "';" not in t))
 def test_stream_title_round_trip(title: str) -> None:
     block = icy_block(title)
     assert probe_module._stream_title(block[1:]) == (title.strip() or None)
