@@ -175,6 +175,12 @@ def decide_update_stream(views: Views, stream_id: int, fields: Any) -> list[Payl
     return [] if config == current else [StreamUpdated(stream_id, config)]
 
 
+def decide_set_artwork(views: Views, stream_id: int, file_name: str) -> list[Payload]:
+    """Point a stream at stored cover art (a generated name; "" removes it)."""
+    current = _existing_stream(views, stream_id)
+    return [StreamUpdated(stream_id, dataclasses.replace(current, artwork=file_name))]
+
+
 def decide_delete_stream(views: Views, stream_id: int, cascade: bool) -> list[Payload]:
     _existing_stream(views, stream_id)
     schedules = views.schedules(stream_id)
@@ -287,6 +293,9 @@ class Commands:
 
     def update_stream(self, stream_id: int, fields: Any, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_update_stream(views, stream_id, fields), source)
+
+    def set_artwork(self, stream_id: int, file_name: str, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_set_artwork(views, stream_id, file_name), source)
 
     def delete_stream(self, stream_id: int, cascade: bool, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_delete_stream(views, stream_id, cascade), source)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import cron
+from .artwork import artwork_path
 from .events import SessionProcessed
 from .processing import Chapter, Tags, process, render_template
 from .recording import chapters_of
@@ -40,11 +41,9 @@ def finish(options: FinishOptions, session: Mapping[str, Any], stream: Mapping[s
     values = {"stream": stream["name"], "artist": stream["artist"], "album": stream["album"],
               "album_artist": stream["album_artist"], "date": local.strftime("%Y-%m-%d"),
               "time": local.strftime("%H%M"), "session": str(session["id"])}
-    name = stream.get("artwork") or ""
-    artwork = options.artwork_dir / name if name and Path(name).name == name else None  # generated names only
     tags = Tags(title=render_template(options.title_template, values), artist=stream["artist"],
                 album=stream["album"], album_artist=stream["album_artist"], date=values["date"],
-                artwork=artwork if artwork and artwork.is_file() else None)
+                artwork=artwork_path(options.artwork_dir, stream["artwork"]))
     chapters = [Chapter(start, title) for start, title in chapters_of(folder)]
     done = process(recording, options.recordings_dir, render_template(options.filename_template, values), tags,
                    chapters, options.bitrate)

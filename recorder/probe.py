@@ -21,12 +21,11 @@ from http import HTTPStatus
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+# ffprobe may open what the capture may open (never file, concat, data, subfile) and says who it is the same way.
+from .recording import DEFAULT_USER_AGENT, PROTOCOL_WHITELIST
+
 __all__ = ["PROTOCOL_WHITELIST", "ProbeResult", "ffprobe_argv", "probe"]
 
-# What ffprobe may open for a stream URL (and for what an HLS playlist names): never file, concat, data, subfile.
-# The same list as recording.PROTOCOL_WHITELIST (a test keeps them equal): the test must see what the capture sees.
-PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
-DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1"
 FFPROBE = "ffprobe"
 SCHEMES = ("http", "https", "rtmp", "rtmps")
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtmp": 1935, "rtmps": 443}

@@ -31,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
+import psutil
+
 from .events import StreamConfig
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
 DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1 (+ffmpeg)"
 MIN_PART_SECONDS = 1.0
+ORPHAN_GRACE_SECONDS = 30
 TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
 PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)\.mka")
 
@@ -95,17 +98,22 @@ class CaptureOptions:
     check_seconds: float = 0.25
 
 
-def capture_argv(stream: StreamConfig, output: Path, options: CaptureOptions) -> list[str]:
-    """The ffmpeg command of one part: copy the first audio stream into Matroska, no shell, no `file:`."""
+def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: CaptureOptions) -> list[str]:
+    """The ffmpeg command of one part: copy the first audio stream into Matroska, no shell, no `file:`.
+
+    We stop ffmpeg at the window's end ourselves; `-t` is only a backstop so that an ffmpeg orphaned by a
+    crash ends soon after the window even if no recorder is started again to settle it.
+    """
     network = ["-user_agent", getattr(stream, "user_agent", "") or DEFAULT_USER_AGENT] \
         if stream.url.lower().startswith(("http:", "https:")) else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", options.loglevel, "-y",
             *(["-debug_ts"] if options.debug_timestamps else []),
             "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(int(options.rw_timeout_seconds * 1e6)),
-            *network, "-i", stream.url, "-map", "0:a:0", "-c", "copy", "-f", "matroska",
+            *network, "-i", stream.url, "-map", "0:a:0", "-c", "copy", "-t", f"{seconds + ORPHAN_GRACE_SECONDS:.0f}",
+            "-f", "matroska",
             # a cluster a second, flushed at once: the file grows steadily (the stall watchdog watches it)
             # and a killed ffmpeg loses at most a second
-            "-cluster_time_limit", "1000", "-flush_packets", "1", str(output)]
+            "-cluster_time_limit", "1000", "-flush_packets", "1", str(output.resolve())]
 
 
 def make_ffmpeg_capture(options: CaptureOptions = CaptureOptions()) -> Capture:
@@ -145,7 +153,7 @@ class _Capture:
                 output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
                 ffmpeg_log.flush()
                 part_log_start = self._log_offset = max(self._log_offset, ffmpeg_log.tell())
-                process = subprocess.Popen(capture_argv(self.job.stream, output, self.options),
+                process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
                 outcome = self._supervise(process, output, part_log_start)
                 index += 1
@@ -245,6 +253,26 @@ def join_session(folder: Path, url: str) -> CaptureResult:
         return CaptureResult(None, error=f"Stream connection failed: nothing was recorded from {url} "
                                          f"(details in {folder / 'ffmpeg.log'})")
     return join_parts(parts, folder / "recording.mka")
+
+
+def settle_orphans(recordings_dir: Path) -> int:
+    """End ffmpeg processes a crashed run left writing into the recordings folder; returns how many.
+
+    An orphan goes on recording while the service is down (so its part has no gap); ending it when the
+    service is back closes that part cleanly before the session continues in a new one.
+    """
+    root = str(recordings_dir.resolve()) + "/"
+    orphans = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "ffmpeg" and any(arg.startswith(root) for arg in process.info["cmdline"] or []):
+            orphans.append(process)
+            process.terminate()
+    _, alive = psutil.wait_procs(orphans, timeout=10)
+    for process in alive:
+        process.kill()
+    if orphans:
+        log.warning("ended %d ffmpeg process(es) left running by a previous run", len(orphans))
+    return len(orphans)
 
 
 def _part_order(path: Path) -> tuple[int, int]:

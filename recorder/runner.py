@@ -27,7 +27,7 @@ from .events import (Event, Payload, ScheduleCreated, ScheduleDeleted, ScheduleU
                      SessionScheduled, SessionStarted, StreamConfig)
 from .pipeline import FinishOptions, finish, session_folder
 from .processing import ProcessingError
-from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session
+from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session, settle_orphans
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Runner:
 
     def start(self) -> None:
         """Arm every schedule, settle what the last run left open, then follow the log."""
+        settle_orphans(self._finishing.recordings_dir)
         self._scheduler.start()
         self._store.subscribe(self._on_event)
         now = self._clock()

@@ -86,7 +86,7 @@ def wait_healthy(server: Server, timeout: float = 20) -> None:
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting up
             pass
         time.sleep(0.05)
     server.kill()

@@ -239,3 +239,60 @@ def test_sessions_filter_and_page(api: requests.Session, server: Server) -> None
     assert [s["id"] for s in rest["sessions"]] == [min(ids)]
     assert api.get(server.url + "/api/sessions", params={"limit": "lots"}, timeout=5).status_code == 400
     assert api.get(server.url + "/api/sessions/999999", timeout=5).status_code == 404
+
+
+def png_bytes() -> bytes:
+    """A real 2x2 PNG, built by hand (zlib + CRCs) so the test needs no image library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+UPLOAD = {"X-Requested-With": "test"}
+
+
+def test_artwork_upload_is_checked_stored_served_and_removed(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server)
+    url = f"{server.url}/api/streams/{stream['id']}/artwork"
+    answer = api.post(url, files={"artwork": ("../../evil.png", png_bytes(), "image/png")}, headers=UPLOAD, timeout=5)
+    assert answer.status_code == 200, answer.text
+    name = answer.json()["artwork"]
+    assert name.startswith(f"stream-{stream['id']}-") and name.endswith(".png") and "/" not in name
+    served = api.get(url, timeout=5)
+    assert served.content == png_bytes() and served.headers["Content-Type"] == "image/png"
+    assert (server.state_dir / "artwork" / name).read_bytes() == png_bytes()
+
+    replaced = api.post(url, files={"artwork": ("x.png", png_bytes(), "image/png")}, headers=UPLOAD, timeout=5)
+    assert replaced.json()["artwork"] != name and not (server.state_dir / "artwork" / name).exists()
+    removed = api.delete(url, timeout=5)
+    assert removed.json()["artwork"] == "" and api.get(url, timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize("files, headers, status, words", [
+    ({"artwork": ("a.png", b"<html>not an image</html>", "image/png")}, UPLOAD, 400, "JPEG or PNG"),
+    ({"artwork": ("a.png", b"", "image/png")}, UPLOAD, 400, "empty"),
+    ({"picture": ("a.png", png_bytes(), "image/png")}, UPLOAD, 400, "'artwork'"),
+    ({"artwork": ("a.png", png_bytes(), "image/png")}, {}, 403, "X-Requested-With"),
+    ({"artwork": ("a.png", png_bytes() + b"\0" * (11 * 2**20), "image/png")}, UPLOAD, 413, "larger than"),
+])
+def test_bad_artwork_is_refused(api: requests.Session, server: Server, files: dict[str, Any],
+                                headers: dict[str, str], status: int, words: str) -> None:
+    stream = new_stream(api, server)
+    answer = api.post(f"{server.url}/api/streams/{stream['id']}/artwork", files=files, headers=headers, timeout=30)
+    assert answer.status_code == status and words in answer.json()["error"]
+    assert api.get(f"{server.url}/api/streams/{stream['id']}", timeout=5).json()["artwork"] == ""
+
+
+def test_stream_test_reports_codec_or_the_reason(api: requests.Session, server: Server, stream: str) -> None:
+    good = new_stream(api, server, url=stream)
+    report = api.post(f"{server.url}/api/streams/{good['id']}/test", timeout=30).json()
+    assert report["reachable"] is True and report["codec"] == "mp3" and report["icy_name"] == "Test Radio"
+    bad = new_stream(api, server, url="http://127.0.0.1:9/none.mp3")
+    report = api.post(f"{server.url}/api/streams/{bad['id']}/test", timeout=30).json()
+    assert report["reachable"] is False and "refused" in report["reason"]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 import bottle
 
 from .. import cron
+from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
+from ..probe import probe
 from ..views import Views
-from .app import Context, error_response, handle_errors, health, json_response, read_json
+from .app import (Context, error_response, handle_errors, health, json_response, read_json,
+                  require_form_upload)
+
+log = logging.getLogger(__name__)
 
 
 def install(app: bottle.Bottle, context: Context) -> None:
@@ -48,6 +54,52 @@ def install(app: bottle.Bottle, context: Context) -> None:
         events = commands.delete_stream(stream_id, cascade, source="api")
         return json_response({"deleted": {"stream_id": stream_id,
                                           "schedule_ids": [e.data.schedule_id for e in events[:-1]]}})
+
+    @app.post("/api/streams/<stream_id:int>/artwork")
+    @handle_errors
+    def upload_artwork(stream_id: int) -> Any:
+        limit = context.settings.max_artwork_size_mb * 2**20
+        require_form_upload(limit + 64 * 1024)
+        upload = bottle.request.files.get("artwork")
+        if upload is None:
+            raise error_response(400, "send the image as the multipart form field 'artwork'", "artwork")
+        old = _stream(stream_id)["artwork"]
+        try:
+            name = save_artwork(context.settings.artwork_dir, stream_id, upload.file.read(limit + 1), limit)
+        except ArtworkError as error:
+            raise error_response(400, str(error), "artwork") from None
+        try:
+            commands.set_artwork(stream_id, name, source="api")
+        except BaseException:
+            remove_artwork(context.settings.artwork_dir, name)
+            raise
+        remove_artwork(context.settings.artwork_dir, old)
+        return json_response(_stream(stream_id))
+
+    @app.get("/api/streams/<stream_id:int>/artwork")
+    @handle_errors
+    def get_artwork(stream_id: int) -> Any:
+        path = artwork_path(context.settings.artwork_dir, _stream(stream_id)["artwork"])
+        if path is None:
+            raise error_response(404, f"stream {stream_id} has no artwork")
+        return bottle.static_file(path.name, root=str(path.parent))
+
+    @app.delete("/api/streams/<stream_id:int>/artwork")
+    @handle_errors
+    def delete_artwork(stream_id: int) -> Any:
+        old = _stream(stream_id)["artwork"]
+        commands.set_artwork(stream_id, "", source="api")
+        remove_artwork(context.settings.artwork_dir, old)
+        return json_response(_stream(stream_id))
+
+    @app.post("/api/streams/<stream_id:int>/test")
+    @handle_errors
+    def test_stream(stream_id: int) -> Any:
+        stream = _stream(stream_id)
+        result = probe(stream["url"], user_agent=stream["user_agent"] or None)
+        if not result.reachable:
+            log.warning("Stream connection failed: stream %s (%s): %s", stream_id, stream["url"], result.reason)
+        return json_response({"stream_id": stream_id, **result.as_json()})
 
     @app.post("/api/streams/<stream_id:int>/record")
     @handle_errors

@@ -66,6 +66,16 @@ def read_json() -> Any:
         raise error_response(400, f"invalid JSON: {error}") from None
 
 
+def require_form_upload(max_bytes: int) -> None:
+    """A multipart upload must come with an X-Requested-With header: a plain cross-site form cannot send one."""
+    if not bottle.request.get_header("X-Requested-With"):
+        raise error_response(403, "send uploads with an X-Requested-With header (any value)")
+    if bottle.request.content_length > max_bytes:
+        raise error_response(413, f"upload is larger than {max_bytes // 2**20} MB")
+    if not bottle.request.content_type.lower().startswith("multipart/form-data"):
+        raise error_response(415, "send the upload as multipart/form-data")
+
+
 def handle_errors(route: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the project's errors into JSON answers at the edge."""
 
