@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -238,6 +239,15 @@ def test_sessions_filter_and_page(api: requests.Session, server: Server) -> None
                    timeout=5).json()
     assert [s["id"] for s in rest["sessions"]] == [min(ids)]
     assert api.get(server.url + "/api/sessions", params={"limit": "lots"}, timeout=5).status_code == 400
+    today = datetime.now(timezone.utc).date()
+    in_range = api.get(server.url + "/api/sessions", timeout=5, params={
+        "stream_id": stream["id"], "from": today.isoformat(), "to": today.isoformat()}).json()
+    assert in_range["total"] == 3
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert api.get(server.url + "/api/sessions", params={"stream_id": stream["id"], "from": tomorrow},
+                   timeout=5).json()["total"] == 0
+    bad = api.get(server.url + "/api/sessions", params={"from": "last week"}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["field"] == "from"
     assert api.get(server.url + "/api/sessions/999999", timeout=5).status_code == 404
 
 

@@ -115,11 +115,16 @@ def install(app: bottle.Bottle, context: Context) -> None:
         query = bottle.request.query
         filters = {key: query.get(key) for key in ("stream_id", "schedule_id", "status") if query.get(key)}
         limit, offset = _paging(query.get("limit", "50"), query.get("offset", "0"))
+        since, until = _day(query.get("from"), "from"), _day(query.get("to"), "to")
+
+        def wanted(row: dict[str, Any]) -> bool:
+            day = row["window_start"].date().isoformat()
+            return (all(str(row.get(key)) == value for key, value in filters.items())
+                    and (since is None or day >= since) and (until is None or day <= until))
 
         def matching(views: Views) -> list[dict[str, Any]]:
             rows = [{**row, "progress": context.runner.progress(row.doc_id) if row["status"] == "recording" else None}
-                    for row in views.all("sessions")
-                    if all(str(row.get(key)) == value for key, value in filters.items())]
+                    for row in views.all("sessions") if wanted(row)]
             return sorted(rows, key=lambda row: row["id"], reverse=True)
 
         rows = store.read(matching)
@@ -209,6 +214,16 @@ def _schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str
     stream = views.get("streams", row["stream_id"])
     return {**row, "stream_name": stream["name"] if stream else None,
             "next_run": next_run.isoformat() if next_run else None, "description": cron.describe(spec)}
+
+
+def _day(text: str | None, field: str) -> str | None:
+    """A YYYY-MM-DD filter bound (UTC days of the window start)."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise error_response(400, "use a date like 2026-11-29", field) from None
 
 
 def _paging(limit: str, offset: str) -> tuple[int, int]:
