@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     events.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they come")
     events.add_argument("--type", help="only events of this type or type prefix, e.g. stream or session.failed")
     commands.add_parser("check", help="replay the log and report counts and problems without serving")
+    trust = commands.add_parser("trust-host", help="show an SSH server's host key and pin it once you confirm it")
+    trust.add_argument("host")
+    trust.add_argument("--port", type=int, default=22)
+    trust.add_argument("--fingerprint", help="the SHA256:... you confirmed out of band (skips the question)")
     args = parser.parse_args(argv)
     try:
         settings = settings_module.load()
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "events":
             return print_events(settings.event_log_path, args.follow, args.type)
+        if args.command == "trust-host":
+            return trust_host(settings, args.host, args.port, args.fingerprint)
         return check(settings.event_log_path)
     except (settings_module.SettingsError, LogLockedError, LogCorruptError, OSError) as error:
         print(f"recorder: error: {_describe(error)}", file=sys.stderr)
@@ -77,6 +83,63 @@ def _type_of(line: bytes) -> str:
         return str(json.loads(line).get("type", ""))
     except ValueError:
         return ""
+
+
+def trust_host(settings: settings_module.Settings, host: str, port: int, confirmed: str | None) -> int:
+    """Pin a host key: through the running server's API if there is one, else straight into the log."""
+    from .transfer import TransferError, fetch_host_key
+
+    try:
+        key = fetch_host_key(host, port)
+    except TransferError as error:
+        print(f"recorder: error: {error.reason}", file=sys.stderr)
+        return 1
+    print(f"{key.host}:{key.port} presents a {key.key_type} key with fingerprint {key.fingerprint}")
+    if confirmed is None:
+        answer = input("Is this the fingerprint your server's administrator gave you? Type yes to trust it: ")
+        if answer.strip().lower() != "yes":
+            print("not trusted")
+            return 1
+    elif confirmed.strip() != key.fingerprint:
+        print(f"recorder: error: the server shows {key.fingerprint}, not {confirmed}; not trusted", file=sys.stderr)
+        return 1
+    from .store import Store
+    from .commands import Commands
+
+    try:
+        store = Store.open(settings.event_log_path)
+    except LogLockedError:
+        return _trust_through_api(settings, key.host, key.port, key.fingerprint)
+    try:
+        Commands(store).trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, source="cli")
+    finally:
+        store.close()
+    print(f"trusted {key.host}:{key.port}; the running recorder pins it at its next start")
+    return 0
+
+
+def _trust_through_api(settings: settings_module.Settings, host: str, port: int, fingerprint: str) -> int:
+    import base64
+    import urllib.error
+    import urllib.request
+
+    if not settings.admin_password:
+        print("recorder: error: the recorder is running; set ADMIN_PASSWORD so this command can ask it to trust "
+              "the host, or use the web UI", file=sys.stderr)
+        return 1
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{settings.web_port}/api/hosts/trust", method="POST",
+        data=json.dumps({"host": host, "port": port, "fingerprint": fingerprint}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(
+            f"admin:{settings.admin_password}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+    except urllib.error.HTTPError as error:
+        print(f"recorder: error: the recorder refused: {error.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    print(f"trusted {host}:{port} (through the running recorder)")
+    return 0
 
 
 def check(path: Path) -> int:

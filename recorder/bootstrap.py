@@ -11,6 +11,7 @@ import waitress
 
 from . import logs
 from .commands import Commands
+from .delivery import DeliveryOptions
 from .eventlog import utc_now
 from .pipeline import FinishOptions
 from .recording import CaptureOptions, make_ffmpeg_capture
@@ -50,7 +51,9 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
     capture = make_ffmpeg_capture(CaptureOptions(min_free_bytes=settings.min_free_space_mb * 2**20))
     finishing = FinishOptions(settings.recordings_dir, settings.artwork_dir, settings.tz, settings.title_template,
                               settings.filename_template, settings.mp3_bitrate)
-    runner = Runner(store, commands, capture, finishing, settings.max_concurrent_recordings, utc_now)
+    delivering = DeliveryOptions(settings.recordings_dir, settings.config_dir, settings.default_max_retries,
+                                 settings.retry_delay_seconds, settings.cleanup_after_transfer)
+    runner = Runner(store, commands, capture, finishing, delivering, settings.max_concurrent_recordings, utc_now)
     return Service(settings, store, Context(settings, store, commands, credentials, runner), runner), generated
 
 

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 from . import cron
 from .destination import parse_destination
-from .events import (Event, Payload, ScheduleConfig, ScheduleCreated, ScheduleDeleted, ScheduleUpdated,
-                     SessionMissed, SessionScheduled, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
+from .events import (Event, HostTrusted, Payload, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
+                     ScheduleUpdated, SessionMissed, SessionScheduled, StreamConfig, StreamCreated, StreamDeleted,
+                     StreamUpdated, TransferRetryRequested)
 from .store import Store
 from .views import Views
 
@@ -92,6 +93,17 @@ def _boolean(value: Any, field: str) -> bool:
     return value
 
 
+def _optional(check: Validator) -> Validator:
+    return lambda value, field: None if value is None else check(value, field)
+
+
+def _key_file_name(value: Any, field: str) -> str:
+    name = _text(100)(value, field)
+    if name and not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", name):
+        raise Invalid("must be a file name inside the config folder (letters, digits, . _ -)", field)
+    return name
+
+
 def _stream_url(value: Any, field: str) -> str:
     url = _text(2000, required=True)(value, field)
     parts = urlsplit(url)
@@ -137,6 +149,9 @@ STREAM_FIELDS: dict[str, Validator] = {
     "album_artist": _text(200),
     "scp_destination": _destination,
     "user_agent": _text(200),
+    "ssh_key": _key_file_name,
+    "max_retries": _optional(_whole_number(0, 20)),
+    "upload_sidecar": _boolean,
 }
 SCHEDULE_FIELDS: dict[str, Validator] = {
     "stream_id": _whole_number(1, 2**31),
@@ -262,6 +277,26 @@ def decide_session_step(views: Views, payload: Payload) -> list[Payload]:
     return [payload]
 
 
+def decide_retry_transfer(views: Views, session_id: int) -> list[Payload]:
+    """Start a failed upload over (after the user fixed the key, the folder, or trusted the host)."""
+    session = views.get("sessions", session_id)
+    if session is None:
+        raise NotFound(f"session {session_id} does not exist")
+    transfer = views.get("transfers", session_id)
+    if transfer is None or transfer["status"] != "failed":
+        raise Conflict(f"session {session_id} has no failed transfer to retry (status {session['status']})")
+    return [TransferRetryRequested(session_id)]
+
+
+def decide_trust_host(views: Views, host: str, port: int, key_type: str, key_base64: str,
+                      fingerprint: str) -> list[Payload]:
+    """Pin a server's host key the user confirmed; trusting the same key again changes nothing."""
+    known = views.trusted_host(host, port)
+    if known is not None and known["key_base64"] == key_base64:
+        return []
+    return [HostTrusted(host, port, key_type, key_base64, fingerprint)]
+
+
 def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> StreamConfig:
     row = views.get("streams", stream_id)
     if row is None:
@@ -315,6 +350,14 @@ class Commands:
 
     def record_now(self, stream_id: int, fields: Any, now: datetime, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_record_now(views, stream_id, fields, now), source)
+
+    def retry_transfer(self, session_id: int, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_retry_transfer(views, session_id), source)
+
+    def trust_host(self, host: str, port: int, key_type: str, key_base64: str, fingerprint: str,
+                   source: str) -> list[Event]:
+        return self.store.execute(
+            lambda views: decide_trust_host(views, host, port, key_type, key_base64, fingerprint), source)
 
     def session_step(self, payload: Payload, source: str = "runner") -> list[Event]:
         return self.store.execute(lambda views: decide_session_step(views, payload), source)

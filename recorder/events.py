@@ -31,6 +31,9 @@ class StreamConfig:
     scp_destination: str = ""
     user_agent: str = ""  # some stations refuse ffmpeg's default
     artwork: str = ""  # file name inside the artwork folder, generated at upload
+    ssh_key: str = ""  # file name inside the config folder; "" means config/ssh_key
+    max_retries: int | None = None  # transfer retries; None means DEFAULT_MAX_RETRIES
+    upload_sidecar: bool = True  # also upload the chapters file next to the MP3
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,64 @@ class SessionCompleted:
 
 
 @dataclass(frozen=True)
+class TransferAttempted:
+    """An upload of the session's MP3 to its destination began (attempt 1, 2, ...)."""
+
+    TYPE: ClassVar[str] = "transfer.attempted"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    attempt: int
+    destination: str
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """An upload attempt failed; `retry_at` is when the next one runs, None when there will be none."""
+
+    TYPE: ClassVar[str] = "transfer.failed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    attempt: int
+    reason: str
+    permanent: bool
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TransferCompleted:
+    """The MP3 is on the destination under its final name, its size verified."""
+
+    TYPE: ClassVar[str] = "transfer.completed"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+    remote_path: str
+    size_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TransferRetryRequested:
+    """A user asked to try a failed upload again (attempts start over)."""
+
+    TYPE: ClassVar[str] = "transfer.retry_requested"
+    VERSION: ClassVar[int] = 1
+    session_id: int
+
+
+@dataclass(frozen=True)
+class HostTrusted:
+    """A user confirmed this server's host key; uploads to it are refused for any other key."""
+
+    TYPE: ClassVar[str] = "host.trusted"
+    VERSION: ClassVar[int] = 1
+    host: str
+    port: int
+    key_type: str
+    key_base64: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class SessionMissed:
     """The window closed before capture could start (service down, no free slot)."""
 
@@ -220,12 +281,14 @@ class SessionFailed:
 
 Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
                 SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
-                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed]
+                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
+                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted]
 PAYLOAD_TYPES: dict[str, type] = {
     cls.TYPE: cls
     for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
                 SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
-                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed)
+                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
+                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted)
 }
 
 # (type, version) -> function turning that version's raw data into the next version's.

@@ -22,13 +22,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import cron
 from .commands import CommandError, Commands
-from .events import (Event, Payload, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionCompleted,
-                     SessionFailed, SessionGap, SessionInterrupted, SessionMissed, SessionQueued, SessionRecorded,
-                     SessionScheduled, SessionStarted, StreamConfig)
+from .delivery import Delivery, DeliveryOptions
+from .events import (Event, HostTrusted, Payload, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed,
+                     SessionGap, SessionInterrupted, SessionMissed, SessionQueued, SessionRecorded, SessionScheduled,
+                     SessionStarted, StreamConfig, TransferRetryRequested)
 from .pipeline import FinishOptions, finish, session_folder
 from .processing import ProcessingError
 from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session, settle_orphans
 from .store import Store
+from .transfer import upload
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ SWEEP_SECONDS = 5
 
 class Runner:
     def __init__(self, store: Store, commands: Commands, capture: Capture, finishing: FinishOptions,
-                 max_concurrent: int, clock: Clock) -> None:
+                 delivering: DeliveryOptions, max_concurrent: int, clock: Clock,
+                 uploader: Callable[..., Any] = upload) -> None:
         self._store = store
         self._commands = commands
         self._capture = capture
@@ -52,12 +55,15 @@ class Runner:
         self._stopping = False
         self._scheduler = BackgroundScheduler(timezone=timezone.utc,
                                               job_defaults={"misfire_grace_time": None, "coalesce": True})
+        self._delivering = delivering
+        self._delivery = Delivery(store, commands, self._scheduler, delivering, clock, uploader)
 
     def start(self) -> None:
         """Arm every schedule, settle what the last run left open, then follow the log."""
         settle_orphans(self._finishing.recordings_dir)
         self._scheduler.start()
         self._store.subscribe(self._on_event)
+        self._delivery.start()
         now = self._clock()
         for schedule in self._store.read(lambda views: views.schedules()):
             self._catch_up(schedule.doc_id, now)
@@ -84,6 +90,10 @@ class Runner:
         for thread in [active.thread for active in running] + workers:
             thread.join(timeout=30)
 
+    @property
+    def delivery_options(self) -> DeliveryOptions:
+        return self._delivering
+
     def progress(self, session_id: int) -> dict[str, Any] | None:
         """Live numbers of a session being captured (seconds, bytes, bitrate, title), or None."""
         with self._lock:
@@ -104,6 +114,10 @@ class Runner:
             self._disarm(data.schedule_id)
         elif isinstance(data, SessionScheduled):
             self._admit(data.session_id)
+        elif isinstance(data, TransferRetryRequested):
+            self._delivery.deliver(data.session_id)
+        elif isinstance(data, HostTrusted):
+            self._delivery.on_host_trusted(data)
 
     def _arm(self, schedule_id: int, after: datetime) -> None:
         """Set the schedule's job to its next window start after `after` (or remove it when paused)."""
@@ -242,8 +256,7 @@ class Runner:
             self._step(SessionFailed(session_id, str(error)))
             return
         self._step(processed)
-        if not stream["scp_destination"]:
-            self._step(SessionCompleted(session_id))
+        self._delivery.deliver(session_id)
 
     def _in_background(self, session_id: int, work: Callable[[int], None]) -> None:
         """Run post-capture work off the caller's thread (it may convert audio for minutes)."""

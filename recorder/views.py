@@ -16,9 +16,10 @@ from tinydb.table import Document, Table
 
 from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
                      SessionQueued, SessionRecorded, SessionScheduled, SessionStarted,
-                     SessionGap, SessionInterrupted, SessionProcessed, SessionCompleted, StreamCreated, StreamDeleted, StreamUpdated)
+                     SessionGap, SessionInterrupted, SessionProcessed, SessionCompleted, HostTrusted,
+                     TransferAttempted, TransferCompleted, TransferFailed, TransferRetryRequested, StreamCreated, StreamDeleted, StreamUpdated)
 
-TABLES = ("streams", "schedules", "sessions", "transfers")
+TABLES = ("streams", "schedules", "sessions", "transfers", "hosts")
 Rows = dict[str, dict[str, dict[str, Any]]]
 
 
@@ -59,6 +60,9 @@ class Views:
 
     def sessions_in(self, *statuses: str) -> list[Document]:
         return self.table("sessions").search(Query().status.one_of(statuses))
+
+    def trusted_host(self, host: str, port: int) -> Document | None:
+        return self.table("hosts").get((Query().host == host) & (Query().port == port))
 
     def stream_named(self, name: str) -> Document | None:
         """Names are unique regardless of case and surrounding space."""
@@ -115,7 +119,8 @@ def _session_scheduled(payload: SessionScheduled, views: Views, event: Event) ->
         "trigger": "manual" if payload.schedule_id is None else "schedule",
         "fire_time": payload.fire_time, "window_start": payload.window_start, "window_end": payload.window_end,
         "status": "scheduled", "started_at": None, "recorded_at": None, "ended_at": None, "parts": 0, "error": None,
-        "file": None, "size_bytes": None, "duration_seconds": None, "gaps": [], "chapters": 0}, event)
+        "file": None, "size_bytes": None, "duration_seconds": None, "gaps": [], "chapters": 0,
+        "remote_path": None}, event)
 
 
 @project.register
@@ -169,6 +174,46 @@ def _session_missed(payload: SessionMissed, views: Views, event: Event) -> None:
 @project.register
 def _session_failed(payload: SessionFailed, views: Views, event: Event) -> None:
     _change(views, "sessions", payload.session_id, event, status="failed", error=payload.reason, ended_at=event.at)
+
+
+@project.register
+def _transfer_attempted(payload: TransferAttempted, views: Views, event: Event) -> None:
+    old = views.rows["transfers"].get(str(payload.session_id))
+    _put(views, "transfers", payload.session_id, {
+        "session_id": payload.session_id, "destination": payload.destination, "attempts": payload.attempt,
+        "status": "running", "last_error": old["last_error"] if old else None, "permanent": False,
+        "next_attempt_at": None, "remote_path": None, "size_bytes": None, "seconds": None}, event)
+    _change(views, "sessions", payload.session_id, event, status="transferring")
+
+
+@project.register
+def _transfer_failed(payload: TransferFailed, views: Views, event: Event) -> None:
+    _change(views, "transfers", payload.session_id, event, status="waiting" if payload.retry_at else "failed",
+            last_error=payload.reason, permanent=payload.permanent, next_attempt_at=payload.retry_at)
+    if payload.retry_at:
+        _change(views, "sessions", payload.session_id, event, status="waiting_retry", error=payload.reason)
+
+
+@project.register
+def _transfer_completed(payload: TransferCompleted, views: Views, event: Event) -> None:
+    _change(views, "transfers", payload.session_id, event, status="completed", remote_path=payload.remote_path,
+            size_bytes=payload.size_bytes, seconds=payload.seconds, last_error=None, next_attempt_at=None)
+    _change(views, "sessions", payload.session_id, event, status="transferred", remote_path=payload.remote_path)
+
+
+@project.register
+def _transfer_retry_requested(payload: TransferRetryRequested, views: Views, event: Event) -> None:
+    _change(views, "transfers", payload.session_id, event, status="pending", attempts=0, permanent=False,
+            next_attempt_at=None)
+    _change(views, "sessions", payload.session_id, event, status="processed", error=None, ended_at=None)
+
+
+@project.register
+def _host_trusted(payload: HostTrusted, views: Views, event: Event) -> None:
+    old = views.trusted_host(payload.host, payload.port)
+    row_id = old.doc_id if old else views.next_id("hosts")
+    _put(views, "hosts", row_id, {"host": payload.host, "port": payload.port, "key_type": payload.key_type,
+                                  "key_base64": payload.key_base64, "fingerprint": payload.fingerprint}, event)
 
 
 def _change(views: Views, table: str, row_id: int, event: Event, **changes: Any) -> None:

@@ -9,12 +9,15 @@ from hypothesis import strategies as st
 from recorder.events import (Event, PAYLOAD_TYPES, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
                              ScheduleUpdated, SessionFailed, SessionCompleted, SessionGap, SessionInterrupted, SessionMissed,
                              SessionProcessed, SessionQueued, SessionRecorded, SessionScheduled,
-                             SessionStarted, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated)
+                             SessionStarted, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated,
+                             HostTrusted, TransferAttempted, TransferCompleted, TransferFailed,
+                             TransferRetryRequested)
 
 ids = st.integers(min_value=1, max_value=2**31)
 texts = st.text(max_size=40)
 stream_configs = st.builds(StreamConfig, name=texts, url=texts, artist=texts, album=texts, album_artist=texts,
-                           scp_destination=texts, user_agent=texts, artwork=texts)
+                           scp_destination=texts, user_agent=texts, artwork=texts, ssh_key=texts,
+                           max_retries=st.none() | st.integers(0, 20), upload_sidecar=st.booleans())
 schedule_configs = st.builds(ScheduleConfig, stream_id=ids, cron=texts, duration_minutes=st.integers(1, 10080),
                              active=st.booleans(), timezone=texts, pad_before_seconds=st.integers(0, 3600),
                              pad_after_seconds=st.integers(0, 3600))
@@ -38,6 +41,12 @@ PAYLOADS = {
                                 st.floats(0, 1e6, allow_nan=False), st.integers(0, 1000)),
     SessionCompleted: st.builds(SessionCompleted, ids),
     SessionMissed: st.builds(SessionMissed, ids, texts),
+    TransferAttempted: st.builds(TransferAttempted, ids, st.integers(1, 100), texts),
+    TransferFailed: st.builds(TransferFailed, ids, st.integers(1, 100), texts, st.booleans(), st.none() | times),
+    TransferCompleted: st.builds(TransferCompleted, ids, texts, st.integers(0, 2**40),
+                                 st.floats(0, 1e6, allow_nan=False)),
+    TransferRetryRequested: st.builds(TransferRetryRequested, ids),
+    HostTrusted: st.builds(HostTrusted, texts, st.integers(1, 65535), texts, texts, texts),
     SessionFailed: st.builds(SessionFailed, ids, texts),
 }
 assert set(PAYLOADS) == set(PAYLOAD_TYPES.values()), "every event type needs a strategy"

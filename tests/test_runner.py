@@ -14,6 +14,7 @@ import pytest
 
 from recorder import cron
 from recorder.commands import Commands
+from recorder.delivery import DeliveryOptions
 from recorder.pipeline import FinishOptions
 from recorder.recording import CaptureResult, RecordingJob
 from recorder.runner import Runner
@@ -77,7 +78,8 @@ class Rig:
         self.commands = Commands(self.store)
         finishing = FinishOptions(folder / "recordings", folder / "artwork", "UTC", "{stream} {date}",
                                   "{stream} {date} {time}", "128k")
-        self.runner = Runner(self.store, self.commands, self.capture, finishing, max_concurrent, clock)
+        delivering = DeliveryOptions(folder / "recordings", folder / "config", 3, 60, True)
+        self.runner = Runner(self.store, self.commands, self.capture, finishing, delivering, max_concurrent, clock)
 
     def start(self) -> Rig:
         self.runner.start()

@@ -11,6 +11,7 @@ import bottle
 from .. import cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
 from ..probe import probe
+from ..transfer import TransferError, check_destination, fetch_host_key
 from ..views import Views
 from .app import (Context, error_response, handle_errors, health, json_response, read_json,
                   require_form_upload)
@@ -100,6 +101,49 @@ def install(app: bottle.Bottle, context: Context) -> None:
         if not result.reachable:
             log.warning("Stream connection failed: stream %s (%s): %s", stream_id, stream["url"], result.reason)
         return json_response({"stream_id": stream_id, **result.as_json()})
+
+    @app.post("/api/streams/<stream_id:int>/test-destination")
+    @handle_errors
+    def test_destination(stream_id: int) -> Any:
+        stream = _stream(stream_id)
+        if not stream["scp_destination"]:
+            raise error_response(400, "this stream has no scp_destination: recordings stay local",
+                                 "scp_destination")
+        options = context.runner.delivery_options
+        problems = check_destination(stream["scp_destination"], options.key_file(stream), options.known_hosts)
+        return json_response({"stream_id": stream_id, "destination": stream["scp_destination"], "ok": not problems,
+                              "problems": problems})
+
+    @app.get("/api/hosts")
+    def list_hosts() -> Any:
+        return json_response({"hosts": store.read(lambda views: [dict(row) for row in views.all("hosts")])})
+
+    @app.post("/api/hosts/trust")
+    @handle_errors
+    def trust() -> Any:
+        body = read_json()
+        if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not body["host"].strip():
+            raise error_response(400, 'send {"host": "...", "port": 22, "fingerprint": "SHA256:..."}', "host")
+        port = body.get("port", 22)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise error_response(400, "port must be a whole number 1-65535", "port")
+        if not isinstance(body.get("fingerprint"), str) or not body["fingerprint"].startswith("SHA256:"):
+            raise error_response(400, "fingerprint must be the SHA256:... you confirmed", "fingerprint")
+        try:
+            key = fetch_host_key(body["host"].strip(), port)
+        except TransferError as error:
+            raise error_response(502, error.reason, "host") from None
+        if key.fingerprint != body["fingerprint"].strip():
+            raise error_response(409, f"the server now shows {key.fingerprint}, not the fingerprint you confirmed; "
+                                      "check with the server's administrator", "fingerprint")
+        commands.trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, source="api")
+        return json_response({"trusted": {"host": key.host, "port": key.port, "fingerprint": key.fingerprint}})
+
+    @app.post("/api/sessions/<session_id:int>/retry-transfer")
+    @handle_errors
+    def retry_transfer(session_id: int) -> Any:
+        commands.retry_transfer(session_id, source="api")
+        return json_response(_session(session_id), 202)
 
     @app.post("/api/streams/<stream_id:int>/record")
     @handle_errors

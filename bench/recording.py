@@ -1,0 +1,230 @@
+"""Recording benchmark against a local stream server (loopback only), ratios and errors measured in one run.
+
+    .venv/bin/python bench/recording.py [--short 20] [--concurrent 50] [--seconds 20] [--long-minutes 8]
+
+1. Duration error and start latency over `--short` 4 s captures (targets: error <= 0.25 s, p99 start <= 0.5 s;
+   start = capture called -> ffmpeg has opened the stream and writes its output header).
+2. `--concurrent` record-now sessions through a real `serve` process next to as many bare `ffmpeg -c copy`
+   processes recording the same stream: CPU seconds and peak RSS of the whole service (server + its ffmpeg
+   children) against the bare ffmpegs (target <= 1.1x), and every file complete.
+3. A 10 s outage in a 25 s capture: the gap logged and the audio kept (target: gap <= outage + 1 s, nothing
+   duplicated).
+4. A long capture (`--long-minutes`, past the 7.6 min at which a never-read stderr pipe blocks ffmpeg) at
+   ffmpeg's verbose level: it must end on time with the full duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from recorder.events import StreamConfig  # noqa: E402
+from recorder.recording import (CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture,  # noqa: E402
+                                probe_duration)
+from streams import StreamServer, make_mp3  # noqa: E402
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.progress = LiveProgress()
+        self.gaps: list[float] = []
+
+    def gap(self, started: object, seconds: float, reason: str) -> None:
+        self.gaps.append(seconds)
+
+
+def capture(folder: Path, url: str, seconds: float, options: CaptureOptions,
+            watch_start: bool = False) -> tuple[float, float | None, Listener]:
+    """Record; returns (duration, start latency or None, listener)."""
+    listener = Listener()
+    job = RecordingJob(1, 1, StreamConfig("Bench", url), 1, time.monotonic() + seconds, folder)
+    started = time.monotonic()
+    latency: list[float] = []
+
+    def watch() -> None:
+        log = folder / "ffmpeg.log"
+        while time.monotonic() - started < seconds:
+            if log.exists() and b"Output #0" in log.read_bytes():
+                latency.append(time.monotonic() - started)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    if watch_start:
+        watcher.start()
+    result = make_ffmpeg_capture(options)(job, threading.Event(), listener)
+    assert result.file is not None, result.error
+    return result.duration_seconds, latency[0] if latency else None, listener
+
+
+def short_captures(base: Path, url: str, count: int) -> None:
+    errors, latencies = [], []
+    for number in range(count):
+        duration, latency, _ = capture(base / f"short-{number}", url, 4, CaptureOptions(min_free_bytes=0), True)
+        errors.append(abs(duration - 4))
+        latencies.append(latency if latency is not None else float("inf"))
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"{count} captures of 4 s: duration error mean {statistics.mean(errors):.3f} s, max {max(errors):.3f} s "
+          f"(target <= 0.25); start latency p50 {latencies[len(latencies) // 2]:.3f} s, p99 {p99:.3f} s "
+          f"(target <= 0.5)")
+
+
+def sample(processes: list[psutil.Process], stop: threading.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+                total += sum(child.memory_info().rss for child in process.children(recursive=True))
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
+        stop.wait(0.5)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int, int]:
+    """CPU seconds, peak RSS and complete files of `count` record-now sessions in a real serve process."""
+    port = _free_port()
+    env = {**os.environ, "STATE_DIR": str(base / "state"), "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port),
+           "ADMIN_PASSWORD": "bench-password", "MAX_CONCURRENT_RECORDINGS": str(count), "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "recorder", "serve"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = requests.Session()
+    api.auth = ("admin", "bench-password")
+    base_url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if requests.get(base_url + "/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.1)
+    process = psutil.Process(server.pid)
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=sample, args=([process], stop, peak), daemon=True)
+    sampler.start()
+    before = cpu_seconds(process)
+    ids = []
+    for number in range(count):
+        stream = api.post(base_url + "/api/streams", json={"name": f"Bench {number}", "url": url}, timeout=10).json()
+        ids.append(api.post(f"{base_url}/api/streams/{stream['id']}/record", json={"duration_seconds": seconds},
+                            timeout=10).json()["session_id"])
+    deadline = time.monotonic() + seconds + 120
+    sessions: list[dict] = []
+    while time.monotonic() < deadline:
+        sessions = [api.get(f"{base_url}/api/sessions/{sid}", timeout=10).json() for sid in ids]
+        if all(s["status"] in ("completed", "failed") for s in sessions):
+            break
+        time.sleep(1)
+    used = cpu_seconds(process) - before
+    stop.set()
+    server.terminate()
+    server.wait(timeout=30)
+    complete = sum(1 for s in sessions if s["status"] == "completed" and abs(s["duration_seconds"] - seconds) < 1)
+    return used, peak[0], complete
+
+
+def bare_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int, int]:
+    """The same recordings as plain `ffmpeg -c copy` processes: the floor the service is measured against."""
+    folder = base / "bare"
+    folder.mkdir()
+    processes = [subprocess.Popen(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", url, "-map", "0:a:0",
+                                   "-c", "copy", "-t", str(seconds), str(folder / f"{n}.mp3")],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for n in range(count)]
+    handles = [psutil.Process(p.pid) for p in processes]
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=sample, args=(handles, stop, peak), daemon=True)
+    sampler.start()
+    used = 0.0
+    for process, handle in zip(processes, handles):
+        times = handle.cpu_times()
+        process.wait()
+        used += times.user + times.system  # read just before exit; the tail is negligible
+    stop.set()
+    complete = sum(1 for n in range(count) if abs(probe_duration(folder / f"{n}.mp3") - seconds) < 1)
+    return used, peak[0], complete
+
+
+def outage(base: Path, stream: StreamServer) -> None:
+    def fail() -> None:
+        stream.fail_status = 503
+        stream.drop_all()
+
+    def recover() -> None:
+        stream.fail_status = None
+
+    timers = [threading.Timer(5, fail), threading.Timer(15, recover)]
+    for timer in timers:
+        timer.start()
+    duration, _, listener = capture(base / "outage", stream.url, 25, CaptureOptions(min_free_bytes=0))
+    lost = sum(listener.gaps)
+    print(f"10 s outage in a 25 s capture: gaps logged {lost:.2f} s (target <= 11), audio kept {duration:.2f} s, "
+          f"window - gaps {25 - lost:.2f} s (difference {duration - (25 - lost):+.2f} s: positive means duplicated)")
+
+
+def long_capture(base: Path, url: str, minutes: float) -> None:
+    seconds = minutes * 60
+    started = time.monotonic()
+    duration, _, listener = capture(base / "long", url, seconds, CaptureOptions(min_free_bytes=0))
+    took = time.monotonic() - started
+    log_size = (base / "long" / "ffmpeg.log").stat().st_size
+    print(f"long capture of {minutes:g} min at verbose level: audio {duration:.1f} s of {seconds:.0f} s, took "
+          f"{took:.1f} s, {len(listener.gaps)} gaps, ffmpeg log {log_size // 1024} KiB")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--short", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--long-minutes", type=float, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        base = Path(tmp)
+        stream = StreamServer(make_mp3(base / "tone.mp3"))
+        try:
+            if args.short:
+                short_captures(base, stream.url, args.short)
+            if args.concurrent:
+                ours = service_run(base, stream.url, args.concurrent, args.seconds)
+                bare = bare_run(base, stream.url, args.concurrent, args.seconds)
+                print(f"{args.concurrent} concurrent {args.seconds} s recordings: service CPU {ours[0]:.1f} s, "
+                      f"peak RSS {ours[1] / 2**20:.0f} MiB, complete {ours[2]}; bare ffmpeg CPU {bare[0]:.1f} s, "
+                      f"peak RSS {bare[1] / 2**20:.0f} MiB, complete {bare[2]}; ratios CPU {ours[0] / bare[0]:.2f}, "
+                      f"RSS {ours[1] / bare[1]:.2f} (target <= 1.1)")
+            outage(base, stream)
+            if args.long_minutes:
+                long_capture(base, stream.url, args.long_minutes)
+        finally:
+            stream.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,592 @@
+"""Delivery of finished recordings over SFTP, with pinned host keys, resumable uploads and a verified rename.
+
+An adapter at the edge: it connects, uploads, checks and renames, and turns every failure into a `TransferError`
+that says whether retrying can help (`permanent`). When and how often to retry is the runner's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import posixpath
+import re
+import secrets
+import shlex
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, Sequence
+
+import paramiko
+from paramiko.ssh_exception import IncompatiblePeer, NoValidConnectionsError
+
+from .destination import Destination, parse_destination
+
+BLOCK = 256 * 1024  # read from disk and written per call; paramiko sends it as pipelined 32 KiB SFTP requests
+TAIL_CHECK = 64 * 1024  # bytes at the end of a leftover .part compared with the local file before resuming
+HASH_BYTES_PER_SECOND = 20e6  # time allowed for `sha256sum` on a slow server disk, on top of `timeout`
+KEY_HINT = ("Put an unencrypted OpenSSH private key (ed25519, ECDSA or RSA) in config/ssh_key and make it "
+            "readable by the recorder only (chmod 600).")
+_REMOTE_ERRORS = (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError)
+_SHA256_LINE = re.compile(rb"^\\?([0-9a-f]{64}) ", re.MULTILINE)
+_KEY_TYPE = re.compile(r"[A-Za-z0-9@._+-]+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+Progress = Callable[[int, int], None]
+
+
+class TransferError(Exception):
+    """An upload failed. `permanent` means retrying cannot help until the user fixes something."""
+
+    def __init__(self, destination: str, reason: str, permanent: bool) -> None:
+        super().__init__(f"SCP transfer failed to {destination}: {reason}")
+        self.destination = destination
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """A server's host key as shown to the user before trusting it; `fingerprint` reads like `ssh-keygen -l`."""
+
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str
+    key_base64: str
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """Where the main file landed, its size, where this attempt started in it, and how long the call took."""
+
+    remote_path: str
+    size_bytes: int
+    resumed_from: int
+    seconds: float
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 10) -> HostKey:
+    """Read a server's host key without logging in, for the user to confirm before `trust_host`."""
+    target = _Target(f"{host}:{port}", Destination("-", host, port, "/"), "/", timeout)
+    transport: paramiko.Transport | None = None
+    try:
+        transport = paramiko.Transport(socket.create_connection((host, port), timeout=timeout))
+        transport.banner_timeout = transport.handshake_timeout = timeout
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+    except Exception as exc:  # paramiko raises a wide range here; all of it means "could not talk to the server"
+        raise _connection_error(exc, target) from exc
+    finally:
+        if transport is not None:
+            transport.close()
+    return HostKey(host, port, key.get_name(), key.fingerprint, key.get_base64())
+
+
+def trust_host(known_hosts: Path, key: HostKey) -> None:
+    """Pin `key` in an OpenSSH known_hosts file, replacing every older entry for that host and port, atomically."""
+    if not (_KEY_TYPE.fullmatch(key.key_type) and _BASE64.fullmatch(key.key_base64)) or re.search(r"\s", key.host):
+        raise ValueError(f"not a host key that can be written to known_hosts: {key}")
+    name = _known_hosts_name(key.host, key.port)
+    lines = known_hosts.read_text().splitlines() if known_hosts.exists() else []
+    kept = [line for line in (_without_host(line, name) for line in lines) if line is not None]
+    kept.append(f"{name} {key.key_type} {key.key_base64}")
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    temporary = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temporary, "w") as sink:
+        sink.write("\n".join(kept) + "\n")
+        sink.flush()
+        os.fsync(sink.fileno())  # complete on disk before it replaces the old file
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, known_hosts)
+
+
+def check_destination(destination: str, key_file: Path, known_hosts: Path, timeout: float = 10,
+                      create_folders: bool = True) -> list[str]:
+    """Try what an upload needs (login, host key, a probe file in the folder): [] or one sentence per problem.
+
+    Like an upload, it creates a missing folder when `create_folders` is on."""
+    try:
+        target = _parse(destination, timeout)
+        try:
+            pkey = _load_key(target, key_file)
+        except TransferError as error:  # no login possible; still say whether the host key is the trusted one
+            return [error.reason, *_host_key_problems(target, known_hosts)]
+        with _connect(target, pkey, key_file, known_hosts) as link:
+            _prepare_folder(link, create_folders)
+            _probe(link)
+    except TransferError as error:
+        return [error.reason]
+    return []
+
+
+def upload(local: Path, destination: str, key_file: Path, known_hosts: Path, create_folders: bool = True,
+           extra_files: Sequence[Path] = (), timeout: float = 20, progress: Progress | None = None) -> Uploaded:
+    """Copy `local`, then `extra_files`, into the destination folder: resumable, verified, renamed into place.
+
+    An exception raised by `progress` aborts the upload, keeps the partial copy for the next attempt, and
+    propagates unchanged."""
+    started = time.monotonic()
+    target = _parse(destination, timeout)
+    pkey = _load_key(target, key_file)
+    for path in (local, *extra_files):
+        _local_size(target, path)  # a missing local file is found before connecting
+    with _connect(target, pkey, key_file, known_hosts) as link:
+        _prepare_folder(link, create_folders)
+        remote_path, size, resumed_from = _send(link, local, progress)
+        for extra in extra_files:
+            _send(link, extra, None)
+    return Uploaded(remote_path, size, resumed_from, time.monotonic() - started)
+
+
+# --- where to, and with which key --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Target:
+    """One destination as parsed, with the words every message about it uses."""
+
+    text: str
+    dest: Destination
+    folder: str  # "" is the login folder
+    timeout: float
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.dest.host}]" if ":" in self.dest.host else self.dest.host
+        return f"{host}:{self.dest.port}"
+
+    @property
+    def shown_folder(self) -> str:
+        return self.folder or "the login folder"
+
+    def error(self, reason: str, permanent: bool) -> TransferError:
+        return TransferError(self.text, reason, permanent)
+
+
+def _parse(destination: str, timeout: float) -> _Target:
+    try:
+        dest = parse_destination(destination)
+    except ValueError as exc:
+        raise TransferError(destination.strip(), f"The destination is not valid: {exc}.", True) from exc
+    path = dest.path[2:] if dest.path == "~" or dest.path.startswith("~/") else dest.path  # SFTP starts at ~
+    folder = path.rstrip("/") or ("/" if path.startswith("/") else "")
+    return _Target(destination.strip(), dest, folder, timeout)
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _load_key(target: _Target, key_file: Path) -> paramiko.PKey:
+    try:
+        return paramiko.PKey.from_path(key_file)
+    except FileNotFoundError:
+        problem = "does not exist"
+    except PermissionError:
+        problem = "cannot be read (permission denied)"
+    except (TypeError, paramiko.PasswordRequiredException):  # cryptography: TypeError for a missing password
+        problem = "is protected by a passphrase, which the recorder cannot type"
+    except Exception as exc:  # ValueError, UnknownKeyType, SSHException: not a usable key
+        problem = f"is not a private key the recorder can use ({exc})"
+    raise target.error(f"The SSH key {key_file} (to log in to {target.label}) {problem}. {KEY_HINT}", True)
+
+
+def _load_known_hosts(target: _Target, known_hosts: Path, into: paramiko.HostKeys) -> None:
+    try:
+        if known_hosts.exists():
+            into.load(str(known_hosts))
+    except Exception as exc:  # OSError, or InvalidHostKey for a broken line
+        raise target.error(f"The known_hosts file {known_hosts} cannot be read ({exc}); fix or delete the bad "
+                           "line, then confirm the fingerprint and trust the host again.", True) from exc
+
+
+def _host_key_problems(target: _Target, known_hosts: Path) -> list[str]:
+    """Without logging in: is the server's key the pinned one? (For check_destination when the key file is bad.)"""
+    pinned_keys = paramiko.HostKeys()
+    try:
+        _load_known_hosts(target, known_hosts, pinned_keys)
+        key = fetch_host_key(target.dest.host, target.dest.port, target.timeout)
+    except TransferError as error:
+        return [error.reason]
+    pinned = pinned_keys.lookup(_known_hosts_name(key.host, key.port)) or {}
+    if not pinned:
+        return [_unknown_host_reason(target, key.key_type, key.fingerprint)]
+    if key.key_type in pinned and pinned[key.key_type].get_base64() == key.key_base64:
+        return []
+    old = pinned.get(key.key_type) or next(iter(pinned.values()))
+    return [_changed_key_reason(target, key.fingerprint, old.fingerprint)]
+
+
+def _unknown_host_reason(target: _Target, key_type: str, fingerprint: str) -> str:
+    return (f"The server {target.label} is not a known host yet: check that its {key_type} fingerprint {fingerprint} "
+            "is the one the server shows (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there), then confirm the "
+            "fingerprint and trust the host.")
+
+
+def _changed_key_reason(target: _Target, new: str, old: str) -> str:
+    return (f"The host key changed for {target.label}: it now presents {new}, but {old} is trusted. If the server "
+            "was reinstalled or its key replaced on purpose, confirm the new fingerprint and trust the host again; "
+            "otherwise someone may be intercepting the connection.")
+
+
+# --- the connection ------------------------------------------------------------------------------------------------
+
+class _RejectAndRemember(paramiko.RejectPolicy):
+    """Refuse unknown hosts exactly like RejectPolicy, but keep the key so the message can show its fingerprint."""
+
+    def __init__(self) -> None:
+        self.key: paramiko.PKey | None = None
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        self.key = key
+        super().missing_host_key(client, hostname, key)
+
+
+class _Watchdog:
+    """Closes the connection when a step overruns its time. Some paramiko waits have no timeout of their own
+    (subsystem and exec requests, socket writes to a peer that stopped reading); closing ends them."""
+
+    def __init__(self, client: paramiko.SSHClient) -> None:
+        self.client = client
+        self.deadline = math.inf
+        self.fired = False
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, name="transfer-watchdog", daemon=True).start()
+
+    def allow(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.25):
+            if time.monotonic() > self.deadline:
+                self.fired = True
+                self.client.close()
+                return
+
+
+@dataclass
+class _Link:
+    """An open SFTP session and what is needed to explain its failures."""
+
+    target: _Target
+    client: paramiko.SSHClient
+    watchdog: _Watchdog
+    sftp: paramiko.SFTPClient | None = None
+
+    def refused(self, exc: BaseException) -> bool:
+        """The server answered "no" with an SFTP status, as opposed to the connection breaking."""
+        status = isinstance(exc, (FileNotFoundError, PermissionError)) or (type(exc) is OSError and not exc.errno)
+        transport = self.client.get_transport()
+        alive = transport is not None and transport.is_active() and not self.watchdog.fired
+        return status and alive and self.sftp is not None and not self.sftp.get_channel().closed
+
+    def error(self, exc: BaseException, what: str, failure_permanent: bool = True) -> TransferError:
+        target, folder = self.target, self.target.shown_folder
+        if not self.refused(exc):
+            return _connection_error(exc, target, what, self.watchdog.fired)
+        if isinstance(exc, FileNotFoundError):
+            return target.error(f"Could not {what} on {target.label}: no such file or folder. Check that {folder} "
+                                "exists, or turn on creating folders.", True)
+        if isinstance(exc, PermissionError):
+            return target.error(f"The server {target.label} refused to {what}: permission denied. Let user "
+                                f"{target.dest.user} write to {folder}, or choose another folder.", True)
+        return target.error(f"The server {target.label} could not {what} ({exc}). The folder {folder} may be on a "
+                            "read-only or full disk; check it on the server.", failure_permanent)
+
+    @contextmanager
+    def step(self, what: str, seconds: float | None = None) -> Iterator[None]:
+        """Run one remote step within its time; what goes wrong becomes a TransferError saying what failed."""
+        self.watchdog.allow((seconds or 0) + 2 * self.target.timeout)  # past the socket timeouts: a backstop
+        try:
+            yield
+        except _REMOTE_ERRORS as exc:
+            raise self.error(exc, what) from exc
+
+
+@contextmanager
+def _connect(target: _Target, pkey: paramiko.PKey, key_file: Path, known_hosts: Path) -> Iterator[_Link]:
+    """An SFTP session that trusts only the pinned host key and logs in with the key file only; closed on exit."""
+    client = paramiko.SSHClient()
+    policy = _RejectAndRemember()
+    client.set_missing_host_key_policy(policy)
+    _load_known_hosts(target, known_hosts, client.get_host_keys())
+    link = _Link(target, client, _Watchdog(client))
+    dest, timeout = target.dest, target.timeout
+    try:
+        link.watchdog.allow(5 * timeout)  # TCP connect, banner, key exchange, login, SFTP start: each `timeout`
+        try:
+            client.connect(dest.host, dest.port, username=dest.user, pkey=pkey, look_for_keys=False,
+                           allow_agent=False, compress=False, timeout=timeout, banner_timeout=timeout,
+                           auth_timeout=timeout, channel_timeout=timeout)
+            link.sftp = client.open_sftp()
+            link.sftp.get_channel().settimeout(timeout)  # every SFTP request waits at most this long for its answer
+        except Exception as exc:  # paramiko's connect raises a wide range; each is explained below
+            raise _login_error(exc, link, policy.key, key_file) from exc
+        yield link
+    finally:
+        link.watchdog.stop()
+        client.close()
+
+
+def _login_error(exc: Exception, link: _Link, unknown: paramiko.PKey | None, key_file: Path) -> TransferError:
+    target, user = link.target, link.target.dest.user
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return target.error(_changed_key_reason(target, exc.key.fingerprint, exc.expected_key.fingerprint), True)
+    if unknown is not None:
+        return target.error(_unknown_host_reason(target, unknown.get_name(), unknown.fingerprint), True)
+    if isinstance(exc, paramiko.AuthenticationException):
+        return target.error(f"The server {target.label} refused the SSH key {key_file} for user {user}. Add its "
+                            f"public key ({key_file}.pub) to ~{user}/.ssh/authorized_keys on the server, or fix the "
+                            "user name in the destination.", True)
+    if isinstance(exc, IncompatiblePeer):
+        return target.error(f"The server {target.label} and the recorder share no SSH algorithm ({exc}); the "
+                            "server's SSH configuration must allow a current key exchange and cipher.", True)
+    return _connection_error(exc, target, "log in", link.watchdog.fired)
+
+
+def _connection_error(exc: BaseException, target: _Target, what: str = "", stalled: bool = False) -> TransferError:
+    """Network trouble: always worth another attempt later (a half-written .part stays, to be resumed)."""
+    label, during = target.label, f" while trying to {what}" if what else ""
+    if isinstance(exc, socket.gaierror):
+        reason = (f"The host name {target.dest.host} could not be resolved ({exc.strerror}); check its spelling "
+                  "and this machine's DNS if it keeps happening.")
+    elif isinstance(exc, (NoValidConnectionsError, ConnectionRefusedError)):
+        reason = (f"The server {label} refused the connection; check that the SSH server is running there and "
+                  f"listens on port {target.dest.port}.")
+    elif stalled or isinstance(exc, TimeoutError):
+        reason = (f"The server {label} did not answer in time (timeout {target.timeout:g} s){during}; check the "
+                  "network and the server.")
+    elif isinstance(exc, paramiko.SSHException) and "banner" in str(exc):
+        reason = f"The server {label} did not answer like an SSH server ({exc}); check the host and the port."
+    else:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = f"The connection to {label} broke{during} ({detail}); a later attempt continues where this stopped."
+    return target.error(reason, False)
+
+
+# --- remote steps ----------------------------------------------------------------------------------------------------
+
+def _prepare_folder(link: _Link, create: bool) -> None:
+    """Make sure the target folder exists (mkdir -p when `create`) and is a folder."""
+    folder = link.target.folder
+    with link.step(f"look at {folder}"):
+        if not folder or _is_dir(link, folder):
+            return
+    if not create:
+        raise link.target.error(f"The folder {folder} does not exist on {link.target.label}; create it there, or "
+                                "turn on creating folders.", True)
+    path = "/" if folder.startswith("/") else ""
+    for name in folder.strip("/").split("/"):
+        path = posixpath.join(path, name)
+        with link.step(f"create the folder {path}"):
+            if not _is_dir(link, path):
+                try:
+                    link.sftp.mkdir(path)
+                except OSError:
+                    if not _is_dir(link, path):  # someone else may have made it meanwhile
+                        raise
+
+
+def _is_dir(link: _Link, path: str) -> bool:
+    """True for a folder, False when nothing is there; a file in the way is for the user to move."""
+    try:
+        mode = link.sftp.stat(path).st_mode or 0
+    except FileNotFoundError:
+        return False
+    if mode & 0o170000 != 0o040000:
+        raise link.target.error(f"On {link.target.label}, {path} is a file, not a folder; move it away or choose "
+                                "another folder.", True)
+    return True
+
+
+def _probe(link: _Link) -> None:
+    """Create and delete a small file: the only sure test of write permission."""
+    path = posixpath.join(link.target.folder, f".recorder-probe-{secrets.token_hex(4)}")
+    with link.step(f"create a test file in {link.target.shown_folder}"):
+        with link.sftp.open(path, "w") as probe:
+            probe.write(b"probe\n")
+    with link.step(f"delete the test file {path}"):
+        link.sftp.remove(path)
+
+
+def _local_size(target: _Target, path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise target.error(f"The local file {path} cannot be read ({exc.strerror}).", True) from exc
+
+
+def _send(link: _Link, local: Path, progress: Progress | None) -> tuple[str, int, int]:
+    """Upload one file as .<name>.part (resuming an earlier attempt), verify it, rename it into place."""
+    folder = link.target.folder
+    final, part = posixpath.join(folder, local.name), posixpath.join(folder, f".{local.name}.part")
+    with _open_local(link.target, local) as source:
+        size = os.fstat(source.fileno()).st_size
+        with link.step(f"read the partial copy {part}"):
+            offset = _resume_offset(link.sftp, part, source, size)
+        with link.step(f"create {part}"):
+            remote = link.sftp.open(part, "r+" if offset else "w")  # never append mode: each write has its offset
+        try:
+            remote.set_pipelined(True)  # writes do not wait for answers; errors surface by close() at the latest
+            remote.seek(offset)
+            _copy(link, source, remote, offset, size, progress)
+            remote.close()
+        except BaseException as exc:
+            _abandon(link, remote, part, exc)
+            if isinstance(exc, _REMOTE_ERRORS):
+                raise link.error(exc, f"write {part}", failure_permanent=False) from exc
+            raise  # a TransferError, or whatever `progress` raised to cancel
+    _verify(link, local, part, size)
+    with link.step(f"rename {part} to {final}"):
+        _rename(link.sftp, part, final)
+        if not final.startswith("/"):
+            final = link.sftp.normalize(final)  # say where it landed, not "relative to the login folder"
+    return final, size, offset
+
+
+@contextmanager
+def _open_local(target: _Target, local: Path) -> Iterator[BinaryIO]:
+    try:
+        source = open(local, "rb")
+    except OSError as exc:
+        raise target.error(f"The local file {local} cannot be read ({exc.strerror}).", True) from exc
+    with source:
+        yield source
+
+
+def _resume_offset(sftp: paramiko.SFTPClient, part: str, source: BinaryIO, size: int) -> int:
+    """How much of a leftover .part to keep: all of it if its end matches the local file, else nothing."""
+    try:
+        have = sftp.stat(part).st_size or 0
+    except FileNotFoundError:
+        return 0
+    if have == 0 or have > size:
+        return 0
+    length = min(have, TAIL_CHECK)
+    with sftp.open(part, "r") as remote:
+        remote.seek(have - length)
+        theirs = remote.read(length)
+    source.seek(have - length)
+    return have if theirs == source.read(length) else 0
+
+
+def _copy(link: _Link, source: BinaryIO, remote: paramiko.SFTPFile, offset: int, size: int,
+          progress: Progress | None) -> None:
+    done = offset
+    source.seek(offset)
+    if progress:
+        progress(done, size)
+    while done < size:
+        link.watchdog.allow(2 * link.target.timeout)  # each block must get through within the timeout
+        data = source.read(min(BLOCK, size - done))
+        if not data:
+            raise link.target.error(f"The local file {source.name} got shorter during the upload.", False)
+        remote.write(data)
+        done += len(data)
+        if progress:
+            progress(done, size)
+    link.watchdog.allow(2 * link.target.timeout)  # close() collects the last answers
+
+
+def _abandon(link: _Link, remote: paramiko.SFTPFile, part: str, exc: BaseException) -> None:
+    """After a failed write: keep the .part when the connection broke (to resume), remove it when refused."""
+    refused = link.refused(exc)
+    if not refused:
+        link.client.close()  # gone, stuck or cancelled: do not wait for it again below
+    remote.set_pipelined(False)  # close without collecting answers that may never come
+    try:
+        remote.close()
+    except Exception:  # the handle dies with the connection anyway
+        pass
+    if refused:
+        _discard(link.sftp, part)
+
+
+def _discard(sftp: paramiko.SFTPClient, path: str) -> None:
+    try:
+        sftp.remove(path)
+    except _REMOTE_ERRORS:  # best effort: the next attempt checks a leftover .part before using it
+        pass
+
+
+def _verify(link: _Link, local: Path, part: str, size: int) -> None:
+    """Compare the remote size, and the SHA-256 when the server lets us run sha256sum; remove a bad copy."""
+    with link.step(f"check the size of {part}"):
+        remote_size = link.sftp.stat(part).st_size
+    problem = f"has {remote_size} bytes instead of {size}" if remote_size != size else ""
+    if not problem:
+        seconds = link.target.timeout + size / HASH_BYTES_PER_SECOND
+        with link.step(f"check the SHA-256 of {part}", seconds):
+            remote_hash = _remote_sha256(link.client, part, seconds)
+        if remote_hash is not None and remote_hash != _local_sha256(local):
+            problem = "differs from the local file (SHA-256 mismatch)"
+    if problem:
+        _discard(link.sftp, part)
+        raise link.target.error(f"The copy of {local.name} on {link.target.label} {problem}; it was removed and the "
+                                "next attempt starts over.", False)
+
+
+def _remote_sha256(client: paramiko.SSHClient, path: str, timeout: float) -> str | None:
+    """The server's sha256sum of `path`, or None when it cannot run commands (e.g. SFTP-only accounts)."""
+    try:
+        channel = client.get_transport().open_session(timeout=timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(f"sha256sum {shlex.quote(path)}")
+        channel.shutdown_write()  # an SFTP-only account may start an SFTP server here: let it see EOF and end
+        output = b""
+        while len(output) < 65536 and (data := channel.recv(4096)):
+            output += data
+        channel.close()
+    except _REMOTE_ERRORS:  # refused or timed out: the size check must do
+        return None
+    match = _SHA256_LINE.search(output)
+    return match[1].decode() if match else None
+
+
+def _local_sha256(local: Path) -> str:
+    digest = hashlib.sha256()
+    with open(local, "rb") as source:
+        while data := source.read(1024 * 1024):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:
+    """Atomically replace `final` (posix-rename@openssh.com); remove + rename on servers without that extension.
+
+    In the fallback `final` is briefly missing, never partial: the verified data stays in the .part until then."""
+    try:
+        sftp.posix_rename(part, final)
+        return
+    except OSError as exc:
+        if type(exc) is not OSError or "support" not in str(exc).lower():  # SSH_FX_OP_UNSUPPORTED only
+            raise
+    try:
+        sftp.remove(final)
+    except FileNotFoundError:
+        pass
+    sftp.rename(part, final)
+
+
+def _without_host(line: str, name: str) -> str | None:
+    """`line` with `name` taken out of its host list; None when no host is left. Comments and markers stay."""
+    fields = line.split(maxsplit=1)
+    if len(fields) < 2 or fields[0].startswith(("#", "@")):
+        return line
+    if fields[0].startswith("|1|"):
+        try:
+            return None if paramiko.HostKeys.hash_host(name, fields[0]) == fields[0] else line
+        except Exception:  # a malformed hashed entry is not ours to judge
+            return line
+    hosts = fields[0].split(",")
+    others = [host for host in hosts if host != name]
+    if len(others) == len(hosts):
+        return line
+    return f"{','.join(others)} {fields[1]}" if others else None
