@@ -23,9 +23,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recorder.eventlog import EventLog  # noqa: E402
+from recorder.eventlog import (
+    EventLog,  # noqa: E402
+    utc_now,  # noqa: E402
+)
 from recorder.events import Event, StreamConfig, StreamCreated, encode  # noqa: E402
-from recorder.eventlog import utc_now  # noqa: E402
 from recorder.store import Store  # noqa: E402
 
 

@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from recorder.events import StreamConfig  # noqa: E402
-from recorder.recording import (CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture,  # noqa: E402
-                                probe_duration)
+from recorder.processing import probe_duration  # noqa: E402
+from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture  # noqa: E402
+
 from streams import StreamServer, make_mp3  # noqa: E402
 
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from recorder.transfer import upload  # noqa: E402
+
 from sshd import authorize, keygen, start_sshd  # noqa: E402
 
 

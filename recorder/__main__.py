@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, settings as settings_module
+from . import __version__
+from . import settings as settings_module
 from .eventlog import LogCorruptError, LogLockedError, scan
 from .views import replay
 
@@ -103,8 +104,8 @@ def trust_host(settings: settings_module.Settings, host: str, port: int, confirm
     elif confirmed.strip() != key.fingerprint:
         print(f"recorder: error: the server shows {key.fingerprint}, not {confirmed}; not trusted", file=sys.stderr)
         return 1
-    from .store import Store
     from .commands import Commands
+    from .store import Store
 
     try:
         store = Store.open(settings.event_log_path)

@@ -16,9 +16,22 @@ from urllib.parse import urlsplit
 
 from . import cron
 from .destination import parse_destination
-from .events import (Event, HostTrusted, Payload, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
-                     ScheduleUpdated, SessionMissed, SessionScheduled, StreamConfig, StreamCreated, StreamDeleted,
-                     StreamUpdated, TransferRetryRequested)
+from .events import (
+    Event,
+    HostTrusted,
+    Payload,
+    ScheduleConfig,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleUpdated,
+    SessionMissed,
+    SessionScheduled,
+    StreamConfig,
+    StreamCreated,
+    StreamDeleted,
+    StreamUpdated,
+    TransferRetryRequested,
+)
 from .store import Store
 from .views import Views
 

@@ -40,7 +40,6 @@ from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-
 class CronError(ValueError):
     """A cron expression or time zone a user typed is invalid; str() is a human message."""
 

@@ -20,8 +20,15 @@ from typing import Any, Callable
 from apscheduler.schedulers.base import BaseScheduler
 
 from .commands import CommandError, Commands
-from .events import (HostTrusted, Payload, SessionCompleted, SessionFailed, TransferAttempted, TransferCompleted,
-                     TransferFailed)
+from .events import (
+    HostTrusted,
+    Payload,
+    SessionCompleted,
+    SessionFailed,
+    TransferAttempted,
+    TransferCompleted,
+    TransferFailed,
+)
 from .store import Store
 from .transfer import HostKey, TransferError, trust_host, upload
 

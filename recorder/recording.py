@@ -34,6 +34,7 @@ from typing import Callable, Protocol
 import psutil
 
 from .events import StreamConfig
+from .processing import ProcessingError, probe_duration
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +341,11 @@ def timeline(parts: list[Path]) -> list[Segment]:
         match = PART_NAME.fullmatch(part.name)
         wall_end = part.stat().st_mtime
         span = max(0.0, wall_end - (int(match.group(3)) / 1000 if match else wall_end))
-        duration = probe_duration(part)
+        try:
+            duration = probe_duration(part)
+        except ProcessingError as error:
+            log.warning("skipping an unreadable part: %s", error)  # e.g. killed before its first cluster
+            continue
         backlog = duration - span if duration - span > 0.1 else 0.0
         kept = duration - backlog
         segments.append(Segment(part, backlog, wall_end - kept, wall_end, offset))
@@ -379,7 +384,10 @@ def sorted_parts(folder: Path) -> list[Path]:
 def join_parts(parts: list[Path], output: Path) -> CaptureResult:
     """Join parts losslessly (stream copy), each without the backlog its server replayed on connect."""
     pieces = []
-    for segment in timeline(parts):
+    segments = timeline(parts)
+    if not segments:
+        return CaptureResult(None, error=f"FFmpeg error: none of the {len(parts)} recorded parts is readable")
+    for segment in segments:
         if segment.backlog:
             # An output-side -ss drops packets before the time exactly (an input seek, or concat's inpoint,
             # would start at the cluster before it and keep up to a second of the backlog).
@@ -400,7 +408,10 @@ def join_parts(parts: list[Path], output: Path) -> CaptureResult:
             piece.unlink()
     if error:
         return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {error}")
-    return CaptureResult(output, output.stat().st_size, probe_duration(output))
+    try:
+        return CaptureResult(output, output.stat().st_size, probe_duration(output))
+    except ProcessingError as problem:
+        return CaptureResult(None, error=str(problem))
 
 
 def _ffmpeg(arguments: list[str]) -> str | None:
@@ -408,12 +419,3 @@ def _ffmpeg(arguments: list[str]) -> str | None:
     result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600)
     return None if result.returncode == 0 else result.stderr.strip()[-300:] or f"exit {result.returncode}"
-
-
-def probe_duration(path: Path) -> float:
-    result = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                             str(path)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-    try:
-        return round(float(result.stdout.strip()), 3)
-    except ValueError:
-        return 0.0

@@ -23,9 +23,24 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import cron
 from .commands import CommandError, Commands
 from .delivery import Delivery, DeliveryOptions
-from .events import (Event, HostTrusted, Payload, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed,
-                     SessionGap, SessionInterrupted, SessionMissed, SessionQueued, SessionRecorded, SessionScheduled,
-                     SessionStarted, StreamConfig, TransferRetryRequested)
+from .events import (
+    Event,
+    HostTrusted,
+    Payload,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleUpdated,
+    SessionFailed,
+    SessionGap,
+    SessionInterrupted,
+    SessionMissed,
+    SessionQueued,
+    SessionRecorded,
+    SessionScheduled,
+    SessionStarted,
+    StreamConfig,
+    TransferRetryRequested,
+)
 from .pipeline import FinishOptions, finish, session_folder
 from .processing import ProcessingError
 from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session, settle_orphans

@@ -14,10 +14,30 @@ from tinydb import Query, TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Document, Table
 
-from .events import (Event, ScheduleCreated, ScheduleDeleted, ScheduleUpdated, SessionFailed, SessionMissed,
-                     SessionQueued, SessionRecorded, SessionScheduled, SessionStarted,
-                     SessionGap, SessionInterrupted, SessionProcessed, SessionCompleted, HostTrusted,
-                     TransferAttempted, TransferCompleted, TransferFailed, TransferRetryRequested, StreamCreated, StreamDeleted, StreamUpdated)
+from .events import (
+    Event,
+    HostTrusted,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleUpdated,
+    SessionCompleted,
+    SessionFailed,
+    SessionGap,
+    SessionInterrupted,
+    SessionMissed,
+    SessionProcessed,
+    SessionQueued,
+    SessionRecorded,
+    SessionScheduled,
+    SessionStarted,
+    StreamCreated,
+    StreamDeleted,
+    StreamUpdated,
+    TransferAttempted,
+    TransferCompleted,
+    TransferFailed,
+    TransferRetryRequested,
+)
 
 TABLES = ("streams", "schedules", "sessions", "transfers", "hosts")
 Rows = dict[str, dict[str, dict[str, Any]]]

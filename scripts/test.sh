@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+.venv/bin/ruff check --quiet recorder tests bench
 exec .venv/bin/python -m pytest "$@"

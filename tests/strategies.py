@@ -6,12 +6,33 @@ from datetime import datetime, timezone
 
 from hypothesis import strategies as st
 
-from recorder.events import (Event, PAYLOAD_TYPES, ScheduleConfig, ScheduleCreated, ScheduleDeleted,
-                             ScheduleUpdated, SessionFailed, SessionCompleted, SessionGap, SessionInterrupted, SessionMissed,
-                             SessionProcessed, SessionQueued, SessionRecorded, SessionScheduled,
-                             SessionStarted, StreamConfig, StreamCreated, StreamDeleted, StreamUpdated,
-                             HostTrusted, TransferAttempted, TransferCompleted, TransferFailed,
-                             TransferRetryRequested)
+from recorder.events import (
+                             PAYLOAD_TYPES,
+                             Event,
+                             HostTrusted,
+                             ScheduleConfig,
+                             ScheduleCreated,
+                             ScheduleDeleted,
+                             ScheduleUpdated,
+                             SessionCompleted,
+                             SessionFailed,
+                             SessionGap,
+                             SessionInterrupted,
+                             SessionMissed,
+                             SessionProcessed,
+                             SessionQueued,
+                             SessionRecorded,
+                             SessionScheduled,
+                             SessionStarted,
+                             StreamConfig,
+                             StreamCreated,
+                             StreamDeleted,
+                             StreamUpdated,
+                             TransferAttempted,
+                             TransferCompleted,
+                             TransferFailed,
+                             TransferRetryRequested,
+)
 
 ids = st.integers(min_value=1, max_value=2**31)
 texts = st.text(max_size=40)

@@ -12,8 +12,17 @@ from typing import Iterator
 import pytest
 
 from recorder.events import StreamConfig
-from recorder.recording import (CaptureOptions, CaptureResult, LiveProgress, RecordingJob, chapters_of,
-                                make_ffmpeg_capture, probe_duration, sorted_parts)
+from recorder.processing import probe_duration
+from recorder.recording import (
+    CaptureOptions,
+    CaptureResult,
+    LiveProgress,
+    RecordingJob,
+    chapters_of,
+    make_ffmpeg_capture,
+    sorted_parts,
+)
+
 from streams import StreamServer, make_mp3
 
 FAST = CaptureOptions(stall_seconds=3, rw_timeout_seconds=2, first_retry_seconds=0.2, max_retry_seconds=0.5,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ from recorder import commands
 from recorder.commands import CommandError, Conflict, Invalid, NotFound
 from recorder.events import Event
 from recorder.views import Views, replay
-from datetime import datetime, timezone
 
 NAMES = ["Jazz", "jazz ", "News", "Talk", "Morning Show"]
 stream_inputs = st.fixed_dictionaries(

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import requests
+
+from recorder.delivery import retry_delay
 
 from conftest import Server, start_server
-from recorder.delivery import retry_delay
 from sshd import Sshd, authorize, fingerprint, keygen, start_sshd
 
 

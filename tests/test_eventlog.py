@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from recorder.eventlog import EventLog, LogCorruptError, LogLockedError, LogWriteError, scan
 from recorder.events import Event, StreamConfig, StreamCreated, StreamDeleted, encode
+
 from strategies import payloads
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from hypothesis import given
 
-from recorder.events import (UPCASTERS, Event, EventFormatError, StreamDeleted, decode, encode)
+from recorder.events import UPCASTERS, Event, EventFormatError, StreamDeleted, decode, encode
+
 from strategies import events
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from recorder import probe as probe_module, recording
+from recorder import probe as probe_module
+from recorder import recording
 from recorder.probe import PROTOCOL_WHITELIST, ProbeResult, ffprobe_argv, probe
 
 BYTES_PER_SECOND = 128_000 // 8

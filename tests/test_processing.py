@@ -16,8 +16,19 @@ from hypothesis import strategies as st
 from mutagen.id3 import ID3, ID3NoHeaderError
 
 from recorder.processing import (
-    TEMPLATE_FIELDS, Chapter, Processed, ProcessingError, Tags, output_path, process, render_template,
-    safe_file_name, to_mp3, write_chapters_sidecar, write_tags)
+    TEMPLATE_FIELDS,
+    Chapter,
+    Processed,
+    ProcessingError,
+    Tags,
+    output_path,
+    process,
+    render_template,
+    safe_file_name,
+    to_mp3,
+    write_chapters_sidecar,
+    write_tags,
+)
 
 TONE_SECONDS = 3.0
 VALUES = {"stream": "Radio One", "artist": "DJ {date}", "album": "Mornings", "album_artist": "R1",

@@ -20,7 +20,6 @@ from recorder.recording import CaptureResult, RecordingJob
 from recorder.runner import Runner
 from recorder.store import Store
 
-
 TONE = Path(__file__).parent / ".tone.mka"
 
 

@@ -19,6 +19,7 @@ import paramiko
 import pytest
 
 from recorder.transfer import HostKey, TransferError, Uploaded, check_destination, fetch_host_key, trust_host, upload
+
 from sshd import Sshd, authorize, fingerprint, keygen, start_sshd
 
 

@@ -13,8 +13,7 @@ from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
 from ..probe import probe
 from ..transfer import TransferError, check_destination, fetch_host_key
 from ..views import Views
-from .app import (Context, error_response, handle_errors, health, json_response, read_json,
-                  require_form_upload)
+from .app import Context, error_response, handle_errors, health, json_response, read_json, require_form_upload
 
 log = logging.getLogger(__name__)
 

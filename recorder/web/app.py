@@ -16,7 +16,7 @@ import bottle
 import orjson
 
 from .. import __version__
-from ..commands import Commands, CommandError, Conflict, Invalid, NotFound
+from ..commands import CommandError, Commands, Conflict, Invalid, NotFound
 from ..eventlog import LogWriteError
 from ..runner import Runner
 from ..settings import Settings
