@@ -3,7 +3,7 @@
     .venv/bin/python bench/recording.py [--short 20] [--concurrent 50] [--seconds 20] [--long-minutes 8]
 
 1. Duration error and start latency over `--short` 4 s captures (targets: error <= 0.25 s, p99 start <= 0.5 s;
-   start = capture called -> ffmpeg has opened the stream and writes its output header).
+   start = capture called -> the stream server has ffmpeg's request, i.e. audio is flowing to the recorder).
 2. `--concurrent` record-now sessions through a real `serve` process next to as many bare `ffmpeg -c copy`
    processes recording the same stream: CPU seconds and peak RSS of the whole service (server + its ffmpeg
    children) against the bare ffmpegs (target <= 1.1x), and every file complete.
@@ -47,41 +47,28 @@ class Listener:
         self.gaps.append(seconds)
 
 
-def capture(folder: Path, url: str, seconds: float, options: CaptureOptions,
-            watch_start: bool = False) -> tuple[float, float | None, Listener]:
-    """Record; returns (duration, start latency or None, listener)."""
+def capture(folder: Path, url: str, seconds: float, options: CaptureOptions) -> tuple[float, Listener]:
+    """Record; returns the duration of the joined file and the listener (gaps, progress)."""
     listener = Listener()
     job = RecordingJob(1, 1, StreamConfig("Bench", url), 1, time.monotonic() + seconds, folder)
-    started = time.monotonic()
-    latency: list[float] = []
-
-    def watch() -> None:
-        log = folder / "ffmpeg.log"
-        while time.monotonic() - started < seconds:
-            if log.exists() and b"Output #0" in log.read_bytes():
-                latency.append(time.monotonic() - started)
-                return
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    if watch_start:
-        watcher.start()
     result = make_ffmpeg_capture(options)(job, threading.Event(), listener)
     assert result.file is not None, result.error
-    return result.duration_seconds, latency[0] if latency else None, listener
+    return result.duration_seconds, listener
 
 
-def short_captures(base: Path, url: str, count: int) -> None:
+def short_captures(base: Path, stream: StreamServer, count: int) -> None:
     errors, latencies = [], []
     for number in range(count):
-        duration, latency, _ = capture(base / f"short-{number}", url, 4, CaptureOptions(min_free_bytes=0), True)
+        requests_before = len(stream.connected_at)
+        started = time.monotonic()
+        duration, _ = capture(base / f"short-{number}", stream.url, 4, CaptureOptions(min_free_bytes=0))
         errors.append(abs(duration - 4))
-        latencies.append(latency if latency is not None else float("inf"))
+        latencies.append(stream.connected_at[requests_before] - started)
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     print(f"{count} captures of 4 s: duration error mean {statistics.mean(errors):.3f} s, max {max(errors):.3f} s "
           f"(target <= 0.25); start latency p50 {latencies[len(latencies) // 2]:.3f} s, p99 {p99:.3f} s "
-          f"(target <= 0.5)")
+          f"(target <= 0.5)", flush=True)
 
 
 def sample(processes: list[psutil.Process], stop: threading.Event, peak: list[int]) -> None:
@@ -176,16 +163,17 @@ def outage(base: Path, stream: StreamServer) -> None:
     timers = [threading.Timer(5, fail), threading.Timer(15, recover)]
     for timer in timers:
         timer.start()
-    duration, _, listener = capture(base / "outage", stream.url, 25, CaptureOptions(min_free_bytes=0))
+    duration, listener = capture(base / "outage", stream.url, 25, CaptureOptions(min_free_bytes=0))
     lost = sum(listener.gaps)
     print(f"10 s outage in a 25 s capture: gaps logged {lost:.2f} s (target <= 11), audio kept {duration:.2f} s, "
-          f"window - gaps {25 - lost:.2f} s (difference {duration - (25 - lost):+.2f} s: positive means duplicated)")
+          f"window - gaps {25 - lost:.2f} s (difference {duration - (25 - lost):+.2f} s: positive means duplicated)",
+          flush=True)
 
 
 def long_capture(base: Path, url: str, minutes: float) -> None:
     seconds = minutes * 60
     started = time.monotonic()
-    duration, _, listener = capture(base / "long", url, seconds, CaptureOptions(min_free_bytes=0))
+    duration, listener = capture(base / "long", url, seconds, CaptureOptions(min_free_bytes=0))
     took = time.monotonic() - started
     log_size = (base / "long" / "ffmpeg.log").stat().st_size
     print(f"long capture of {minutes:g} min at verbose level: audio {duration:.1f} s of {seconds:.0f} s, took "
@@ -212,14 +200,14 @@ def main() -> None:
         stream = StreamServer(make_mp3(base / "tone.mp3"))
         try:
             if args.short:
-                short_captures(base, stream.url, args.short)
+                short_captures(base, stream, args.short)
             if args.concurrent:
                 ours = service_run(base, stream.url, args.concurrent, args.seconds)
                 bare = bare_run(base, stream.url, args.concurrent, args.seconds)
                 print(f"{args.concurrent} concurrent {args.seconds} s recordings: service CPU {ours[0]:.1f} s, "
                       f"peak RSS {ours[1] / 2**20:.0f} MiB, complete {ours[2]}; bare ffmpeg CPU {bare[0]:.1f} s, "
                       f"peak RSS {bare[1] / 2**20:.0f} MiB, complete {bare[2]}; ratios CPU {ours[0] / bare[0]:.2f}, "
-                      f"RSS {ours[1] / bare[1]:.2f} (target <= 1.1)")
+                      f"RSS {ours[1] / bare[1]:.2f} (target <= 1.1)", flush=True)
             outage(base, stream)
             if args.long_minutes:
                 long_capture(base, stream.url, args.long_minutes)

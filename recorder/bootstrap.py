@@ -20,6 +20,7 @@ from .settings import Settings
 from .store import Store
 from .web.app import Context, build_app
 from .web.auth import HASH_FILE, load_credentials
+from .web.sessions import Signer, load_key
 
 log = logging.getLogger("recorder")
 
@@ -54,7 +55,8 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
     delivering = DeliveryOptions(settings.recordings_dir, settings.config_dir, settings.default_max_retries,
                                  settings.retry_delay_seconds, settings.cleanup_after_transfer)
     runner = Runner(store, commands, capture, finishing, delivering, settings.max_concurrent_recordings, utc_now)
-    return Service(settings, store, Context(settings, store, commands, credentials, runner), runner), generated
+    signer = Signer(load_key(settings.state_dir))
+    return Service(settings, store, Context(settings, store, commands, credentials, runner, signer), runner), generated
 
 
 def serve(settings: Settings) -> None:

@@ -43,6 +43,7 @@ class StreamServer:
         self.stopping = False
         self.generation = 0  # bumping it drops every open connection
         self.connections = 0
+        self.connected_at: list[float] = []  # time.monotonic() of each request, for start-latency measurements
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,7 @@ class StreamServer:
 
             def do_GET(self) -> None:
                 server.connections += 1
+                server.connected_at.append(time.monotonic())
                 if self.path != "/live.mp3":
                     self.send_error(404)
                     return

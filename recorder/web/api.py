@@ -199,7 +199,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/api/schedules")
     def list_schedules() -> Any:
         now = datetime.now(timezone.utc)
-        rows = store.read(lambda views: [_schedule_json(views, row, now) for row in views.schedules()])
+        rows = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
         return json_response({"schedules": rows})
 
     @app.post("/api/schedules")
@@ -242,7 +242,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
 
         def query(views: Views) -> dict[str, Any] | None:
             row = views.get("schedules", schedule_id)
-            return _schedule_json(views, row, now) if row else None
+            return schedule_json(views, row, now) if row else None
 
         row = store.read(query)
         if row is None:
@@ -250,7 +250,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
         return row
 
 
-def _schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+def schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A schedule as the API shows it: with its stream's name, its next run and the cron in words."""
     spec = cron.parse(row["cron"])
     next_run = cron.next_run(spec, now, cron.zone(row["timezone"])) if row["active"] else None

@@ -6,6 +6,7 @@ traceback. A domain error maps to 400/404/409, a log that cannot be written to 5
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from ..runner import Runner
 from ..settings import Settings
 from ..store import Store
 from .auth import Credentials
+from .sessions import COOKIE, Login, LoginThrottle, Signer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class Context:
     commands: Commands
     credentials: Credentials
     runner: Runner
+    signer: Signer
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -92,22 +96,57 @@ def handle_errors(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+PUBLIC_PATHS = ("/health", "/login", "/static/", "/favicon.ico")
+SAFE_METHODS = ("GET", "HEAD")
+
+
 def build_app(context: Context) -> bottle.Bottle:
-    from . import api
+    from . import api, pages
 
     app = bottle.Bottle(catchall=True, autojson=False)
     app.add_hook("before_request", lambda: _require_login(context))
-    for status in (400, 401, 403, 404, 405, 413, 415, 500):
+    app.add_hook("after_request", _security_headers)
+    for status in (400, 401, 403, 404, 405, 413, 415, 429, 500):
         app.error_handler[status] = _error_page
     api.install(app, context)
+    pages.install(app, context)
     return app
 
 
+def current_login(context: Context) -> Login | None:
+    return context.signer.read(bottle.request.get_cookie(COOKIE))
+
+
 def _require_login(context: Context) -> None:
-    if bottle.request.path.startswith("/api/") or bottle.request.path == "/api":
-        if not context.credentials.check_basic(bottle.request.get_header("Authorization", "")):
-            raise error_response(401, "log in as admin (HTTP Basic) to use the API",
+    """The API takes HTTP Basic or the UI's cookie; with the cookie, changes must carry the CSRF token."""
+    path = bottle.request.path
+    if path.startswith(PUBLIC_PATHS):
+        return
+    is_api = path.startswith("/api/") or path == "/api"
+    if is_api and bottle.request.get_header("Authorization"):
+        if context.credentials.check_basic(bottle.request.get_header("Authorization", "")):
+            return
+        raise error_response(401, "log in as admin (HTTP Basic) to use the API",
+                             **{"WWW-Authenticate": 'Basic realm="recorder"'})
+    login = current_login(context)
+    if login is None:
+        if is_api:
+            raise error_response(401, "log in as admin (HTTP Basic, or the login page) to use the API",
                                  **{"WWW-Authenticate": 'Basic realm="recorder"'})
+        raise bottle.HTTPResponse(status=303, Location=f"/login?next={bottle.request.fullpath}")
+    if bottle.request.method not in SAFE_METHODS:
+        sent = bottle.request.get_header("X-CSRF-Token") or bottle.request.forms.get("csrf_token") or ""
+        if not hmac.compare_digest(sent, login.csrf):
+            raise error_response(403, "the page's security token is missing or stale; reload the page and retry")
+
+
+def _security_headers() -> None:
+    """No framing, no sniffing, no outside resources: the UI works on a LAN without internet."""
+    bottle.response.set_header("X-Content-Type-Options", "nosniff")
+    bottle.response.set_header("X-Frame-Options", "DENY")
+    bottle.response.set_header("Referrer-Policy", "same-origin")
+    bottle.response.set_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; "
+                                                          "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
 
 
 def _error_page(error: bottle.HTTPError) -> str:

@@ -1,0 +1,117 @@
+"""HTML pages: server-rendered Bottle templates from `views/`; every change goes through the JSON API from
+`static/app.js` with the session's CSRF token, so the UI and the API share one set of rules and errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import bottle
+import orjson
+
+from .. import __version__
+from .api import schedule_json
+from .app import Context, current_login
+from .auth import USER
+from .sessions import COOKIE, MAX_AGE_SECONDS
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+VIEWS = str(ROOT / "views")
+STATIC = str(ROOT / "static")
+NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"), ("/sessions", "Sessions"))
+
+
+def render(context: Context, name: str, **values: Any) -> str:
+    login = current_login(context)
+    return bottle.template(name, template_lookup=[VIEWS], nav=NAV, path=bottle.request.path,
+                           csrf=login.csrf if login else "", version=__version__, json_row=_json_row,
+                           **values)
+
+
+def _json_row(row: dict[str, Any]) -> str:
+    """A row for a data- attribute (the template escapes it for HTML)."""
+    return orjson.dumps(row).decode()
+
+
+def install(app: bottle.Bottle, context: Context) -> None:
+    store = context.store
+
+    @app.get("/static/<name:path>")
+    def static(name: str) -> Any:
+        return bottle.static_file(name, root=STATIC)
+
+    @app.get("/login")
+    def login_page() -> Any:
+        return render(context, "login", error=None, next_path=_next_path(),
+                      form_token=context.signer.form_token("login"))
+
+    @app.post("/login")
+    def login() -> Any:
+        client = bottle.request.remote_addr or "unknown"
+        form = bottle.request.forms
+        wait = context.throttle.wait_seconds(client)
+        error = None
+        if not context.signer.check_form_token("login", form.getunicode("form_token") or ""):
+            error = "The login form expired; please try again."
+        elif wait:
+            error = f"Too many failed logins. Try again in {wait} s."
+        elif not context.credentials.check(form.getunicode("username") or "", form.getunicode("password") or ""):
+            context.throttle.failed(client)
+            log.warning("failed login for %r from %s", form.getunicode("username"), client)
+            error = "Wrong user name or password."
+        if error:
+            bottle.response.status = 429 if wait else 401
+            return render(context, "login", error=error, next_path=_next_path(),
+                          form_token=context.signer.form_token("login"))
+        context.throttle.succeeded(client)
+        cookie, _ = context.signer.issue(USER)
+        bottle.response.set_cookie(COOKIE, cookie, max_age=MAX_AGE_SECONDS, httponly=True, samesite="strict",
+                                   path="/", secure=bottle.request.urlparts.scheme == "https")
+        bottle.redirect(_next_path(), 303)
+
+    @app.post("/logout")
+    def logout() -> Any:
+        bottle.response.delete_cookie(COOKIE, path="/")
+        bottle.redirect("/login", 303)
+
+    @app.get("/")
+    def dashboard() -> Any:
+        now = datetime.now(timezone.utc)
+        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
+        upcoming = sorted((s for s in schedules if s["next_run"]), key=lambda s: s["next_run"])[:6]
+        sessions = store.read(lambda views: [dict(row) for row in views.all("sessions")])
+        problems = sorted((s for s in sessions if s["status"] in ("failed", "missed")),
+                          key=lambda s: s["id"], reverse=True)[:8]
+        streams = store.read(lambda views: {row.doc_id: row["name"] for row in views.streams()})
+        return render(context, "dashboard", upcoming=upcoming, problems=problems, streams=streams,
+                      uptime=time.monotonic() - context.started, last_seq=store.log.last_seq,
+                      counts={"streams": len(streams), "schedules": len(schedules), "sessions": len(sessions)})
+
+    @app.get("/streams")
+    def streams_page() -> Any:
+        streams = store.read(lambda views: [dict(row) for row in views.streams()])
+        return render(context, "streams", streams=sorted(streams, key=lambda s: s["name"].casefold()),
+                      max_artwork_mb=context.settings.max_artwork_size_mb)
+
+    @app.get("/schedules")
+    def schedules_page() -> Any:
+        now = datetime.now(timezone.utc)
+        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
+        streams = store.read(lambda views: [dict(row) for row in views.streams()])
+        return render(context, "schedules", schedules=schedules, streams=streams, default_tz=context.settings.tz)
+
+    @app.get("/sessions")
+    def sessions_page() -> Any:
+        streams = store.read(lambda views: [dict(row) for row in views.streams()])
+        return render(context, "sessions", streams=streams)
+
+
+def _next_path() -> str:
+    """Where to go after login: only a path on this site (no open redirect)."""
+    wanted = bottle.request.query.getunicode("next") or bottle.request.forms.getunicode("next") or "/"
+    return wanted if wanted.startswith("/") and not wanted.startswith("//") else "/"
