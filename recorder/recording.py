@@ -96,7 +96,7 @@ class CaptureOptions:
     min_free_bytes: int = 200 * 1024 * 1024
     loglevel: str = "verbose"  # verbose: ffmpeg logs ICY title changes
     debug_timestamps: bool = False  # ffmpeg's -debug_ts: a line per packet, for chasing timing problems
-    check_seconds: float = 0.25
+    check_seconds: float = 1.0  # how often progress, titles, stalls and disk are looked at
 
 
 def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: CaptureOptions) -> list[str]:

@@ -105,6 +105,10 @@ class Runner:
         for thread in [active.thread for active in running] + workers:
             thread.join(timeout=30)
 
+    def active_sessions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._active)
+
     @property
     def delivery_options(self) -> DeliveryOptions:
         return self._delivering

@@ -302,12 +302,63 @@ async function refreshSessions(box) {
     el("tbody", {}, ...sessions.map((s) => sessionRow(s, names)))));
 }
 
+// ---- logs (followed live) and system status ------------------------------------------------------------------
+const logState = { offset: null, key: "" };
+async function refreshLogs(box) {
+  const form = new FormData(document.getElementById("log-filters"));
+  const key = `${form.get("file")}|${form.get("level")}`;
+  if (key !== logState.key) { logState.key = key; logState.offset = null; box.replaceChildren(); }
+  if (logState.offset !== null && !form.get("follow")) return;
+  const query = new URLSearchParams({ file: form.get("file"), level: form.get("level"), limit: "300" });
+  if (logState.offset !== null) query.set("after", logState.offset);
+  const result = await api("GET", `/api/logs?${query}`);
+  if (!result.ok) { flash(result.data.error, true); return; }
+  logState.offset = result.data.next_offset;
+  const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 20;
+  box.querySelector(".empty")?.remove();
+  box.append(...result.data.entries.map((entry) => el("div", { class: `entry ${entry.level}` },
+    el("span", { class: "time", text: entry.time }), el("span", { class: "level", text: entry.level }),
+    el("span", {}, el("span", { class: "logger", text: `${entry.logger}: ` }), entry.message))));
+  if (!box.children.length) box.append(el("p", { class: "empty", text: "Nothing logged at this level yet." }));
+  if (stick) box.scrollTop = box.scrollHeight;
+}
+
+function gauge(percent) {
+  const bar = el("span");
+  bar.style.width = `${Math.min(100, percent)}%`;
+  return el("div", { class: `gauge${percent > 95 ? " full" : percent > 80 ? " high" : ""}`, role: "meter",
+                     "aria-valuenow": percent, "aria-valuemin": 0, "aria-valuemax": 100 }, bar);
+}
+
+async function refreshStatus(box) {
+  const result = await api("GET", box.dataset.status);
+  if (!result.ok) return;
+  const s = result.data;
+  const stat = (label, value, sub) => el("div", { class: "card stat" }, el("span", { class: "label", text: label }),
+                                         el("span", { class: "value", text: value }), el("span", { class: "sub", text: sub }));
+  box.replaceChildren(
+    stat("CPU", `${s.cpu_percent.toFixed(0)} %`, `${s.cpu_count} cores · load ${s.load_average[0].toFixed(2)}`),
+    stat("Memory", `${s.memory.percent_used.toFixed(0)} %`, `recorder uses ${bytes(s.process.rss_bytes)}`),
+    stat("Recording", String(s.active_recordings.length), `${s.queued_sessions.length} queued · ${s.process.ffmpeg_processes} ffmpeg`),
+    stat("Transfers", String(s.pending_transfers.length), "pending"),
+    stat("Uptime", duration(s.uptime_seconds), `version ${s.version} · ${s.last_event_seq} events`));
+  document.getElementById("disks").replaceChildren(...s.disks.map((disk) => el("div", { class: "card" },
+    el("strong", { text: `${disk.folder} ` }), el("code", { text: disk.path }), gauge(disk.percent_used),
+    el("span", { class: "muted", text: `${bytes(disk.free_bytes)} free of ${bytes(disk.total_bytes)}` }))));
+  document.getElementById("warnings").replaceChildren(...s.warnings.map((w) => el("p", { class: "warning", text: w })));
+}
+
 function refresh() {
+  const logs = document.querySelector("[data-logs]");
+  if (logs) refreshLogs(logs);
+  const status = document.querySelector("[data-status]");
+  if (status) refreshStatus(status);
   const live = document.getElementById("live");
   if (live) refreshLive(live);
   const history = document.getElementById("sessions");
   if (history) refreshSessions(history);
 }
 document.getElementById("session-filters")?.addEventListener("change", refresh);
+document.getElementById("log-filters")?.addEventListener("change", refresh);
 for (const node of document.querySelectorAll("time[datetime]")) node.textContent = when(node.dateTime);
-if (document.querySelector("[data-poll]")) { refresh(); setInterval(refresh, 2000); }
+if (document.querySelector("[data-poll], [data-logs], [data-status]")) { refresh(); setInterval(refresh, 2000); }

@@ -306,3 +306,35 @@ def test_stream_test_reports_codec_or_the_reason(api: requests.Session, server: 
     bad = new_stream(api, server, url="http://127.0.0.1:9/none.mp3")
     report = api.post(f"{server.url}/api/streams/{bad['id']}/test", timeout=30).json()
     assert report["reachable"] is False and "refused" in report["reason"]
+
+
+def test_system_status_reports_resources_folders_and_work(api: requests.Session, server: Server) -> None:
+    status = api.get(server.url + "/api/system/status", timeout=10).json()
+    assert {disk["folder"] for disk in status["disks"]} == {"state", "recordings", "logs", "artwork", "config",
+                                                            "backups"}
+    assert all(0 < disk["free_bytes"] <= disk["total_bytes"] for disk in status["disks"])
+    assert status["process"]["rss_bytes"] > 10 * 2**20 and status["memory"]["total_bytes"] > 0
+    assert isinstance(status["active_recordings"], list) and isinstance(status["pending_transfers"], list)
+    assert status["version"] and status["uptime_seconds"] >= 0 and status["last_event_seq"] >= 0
+    assert status["warnings"] == [], "a test machine has more than 200 MB free"
+
+
+def test_logs_filter_by_level_and_follow(api: requests.Session, server: Server) -> None:
+    api.post(server.url + "/api/streams", json={"name": "x" * 101, "url": "http://a.example/"}, timeout=5)
+    everything = api.get(server.url + "/api/logs", params={"level": "DEBUG", "limit": 500}, timeout=5).json()
+    assert any("Recorder listening on" in entry["message"] for entry in everything["entries"])
+    warnings = api.get(server.url + "/api/logs", params={"level": "WARNING"}, timeout=5).json()
+    assert all(entry["level"] in ("WARNING", "ERROR", "CRITICAL") for entry in warnings["entries"])
+    offset = everything["next_offset"]
+    new_stream(api, server, url="http://127.0.0.1:9/follow.mp3")
+    stream_id = api.get(server.url + "/api/streams", timeout=5).json()["streams"][-1]["id"]
+    api.post(f"{server.url}/api/streams/{stream_id}/test", timeout=30)  # logs "Stream connection failed"
+    followed = api.get(server.url + "/api/logs", params={"after": offset}, timeout=5).json()
+    assert any("Stream connection failed" in entry["message"] for entry in followed["entries"])
+    assert followed["next_offset"] > offset
+    system = api.get(server.url + "/api/logs", params={"file": "system.log"}, timeout=5).json()
+    assert any("Recorder listening on" in entry["message"] for entry in system["entries"])
+    for params, field in (({"level": "LOUD"}, "level"), ({"file": "../../etc/passwd"}, "file"),
+                          ({"after": "-1"}, "after")):
+        bad = api.get(server.url + "/api/logs", params=params, timeout=5)
+        assert bad.status_code == 400 and bad.json()["field"] == field

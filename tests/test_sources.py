@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 from recorder.recording import chapters_of, probe_duration, sorted_parts
+
 from sources import Feeder, Hls, Icecast, codec_of, has_encoder, record
 
 NO_VORBIS = pytest.mark.skipif(not has_encoder("libvorbis"), reason="this ffmpeg has no libvorbis")
@@ -90,11 +91,11 @@ def parts_audio(folder: Path) -> float:
 
 
 @pytest.mark.xfail(strict=True, reason=MP3_PROBE)
-@pytest.mark.parametrize("instance", ["icecast", "icecast_no_burst"])
-def test_a_4s_capture_of_an_icecast_mp3_mount_lasts_the_window(tmp_path: Path, request: pytest.FixtureRequest,
-                                                                 instance: str) -> None:
-    server: Icecast = request.getfixturevalue(instance)
-    result, listener, _ = record(tmp_path, server.url("/live.mp3"), 4)
+def test_a_4s_capture_of_an_icecast_mp3_mount_lasts_the_window(tmp_path: Path, icecast: Icecast) -> None:
+    feeder(icecast, "/live.mp3").wait_on_air(5)  # a full burst starts mid-stream, not at the stream's head
+    result, listener, _ = record(tmp_path, icecast.url("/live.mp3"), 4)
+    if "Skipping 0 bytes of junk" in (tmp_path / "ffmpeg.log").read_text():
+        pytest.skip("the burst happened to start on an MP3 frame boundary (about 1 in 400): a quick probe")
     assert result.error is None and result.file is not None, result.error
     assert abs(result.duration_seconds - 4) <= 0.35 and listener.gaps == []
 
@@ -139,7 +140,7 @@ def test_icecast_aac_and_vorbis_mounts_are_captured_as_they_are(tmp_path: Path, 
 
 def test_a_restarted_icecast_source_is_a_gap_without_duplicated_audio(tmp_path: Path, icecast: Icecast) -> None:
     mount = f"/restart-{uuid.uuid4().hex[:6]}.aac"
-    icecast.feed(mount, "aac").wait_on_air(1)
+    icecast.feed(mount, "aac")
     times: dict[str, float] = {}
     errors: list[BaseException] = []
 
@@ -160,7 +161,6 @@ def test_a_restarted_icecast_source_is_a_gap_without_duplicated_audio(tmp_path: 
         for source in [f for f in icecast.feeders if f.mount == mount]:
             source.stop()
     assert not errors and "back" in times, errors
-    print("\nRESTART", result.duration_seconds, listener.gaps, times["back"] - times["killed"], [(x.name, probe_duration(x)) for x in sorted_parts(tmp_path)])
     assert result.error is None and result.file is not None, result.error
     assert listener.gaps, "the lost source is reported"
     assert listener.gaps[0][2].startswith("ffmpeg ended early"), listener.gaps
@@ -182,7 +182,6 @@ def test_a_replay_longer_than_30_s_on_connect_is_trimmed_not_fatal(tmp_path: Pat
 
 def test_a_live_hls_playlist_is_captured_without_its_backlog(tmp_path: Path, hls: Hls) -> None:
     result, listener, _ = record(tmp_path, hls.url(), 4)
-    print("\nHLS", result.duration_seconds, parts_audio(tmp_path))
     assert result.error is None and result.file is not None, result.error
     assert codec_of(result.file) == "aac"
     assert listener.gaps == []

@@ -126,6 +126,17 @@ def test_the_journey_from_login_to_a_finished_recording(browser: Browser, ui_ser
     expect(page.locator("#timeline .day .ok")).to_have_count(1)
     shoot(page, "sessions")
 
+    page.click("text=Logs")
+    expect(page.locator("#log .entry").first).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("Recording session")
+    page.select_option('#log-filters select[name="level"]', "ERROR")
+    expect(page.locator("#log")).not_to_contain_text("Recording session")
+    shoot(page, "logs")
+    page.click("text=System")
+    expect(page.locator("#system-cards")).to_contain_text("CPU")
+    expect(page.locator("#disks .card")).to_have_count(6)
+    shoot(page, "system")
+
     page.click("text=Log out")
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(ui_server.url + "/streams")

@@ -10,6 +10,8 @@ import bottle
 
 from .. import cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
+from ..logs import LEVELS, LOG_FILES, read_log
+from ..monitor import system_status
 from ..probe import probe
 from ..transfer import TransferError, check_destination, fetch_host_key
 from ..views import Views
@@ -195,6 +197,34 @@ def install(app: bottle.Bottle, context: Context) -> None:
         runs = cron.next_runs(spec, datetime.now(timezone.utc), tz, 5)
         return json_response({"valid": True, "cron": spec.expression, "timezone": timezone_name,
                               "description": cron.describe(spec), "next_runs": [run.isoformat() for run in runs]})
+
+    @app.get("/api/system/status")
+    def status() -> Any:
+        now = datetime.now(timezone.utc)
+        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
+        upcoming = sorted((s for s in schedules if s["next_run"]), key=lambda s: s["next_run"])[:5]
+        return json_response({**system_status(context.settings, store, context.runner, context.started),
+                              "next_runs": [{"schedule_id": s["id"], "stream_name": s["stream_name"],
+                                             "next_run": s["next_run"], "description": s["description"]}
+                                            for s in upcoming]})
+
+    @app.get("/api/logs")
+    @handle_errors
+    def logs() -> Any:
+        query = bottle.request.query
+        name = query.get("file", "audio_recorder.log")
+        level = query.get("level", "DEBUG").upper()
+        if name not in LOG_FILES:
+            raise error_response(400, f"file must be one of {', '.join(LOG_FILES)}", "file")
+        if level not in LEVELS:
+            raise error_response(400, f"level must be one of {', '.join(LEVELS)}", "level")
+        limit, _ = _paging(query.get("limit", "200"), "0")
+        after = query.get("after")
+        if after is not None and not after.isdigit():
+            raise error_response(400, "after must be a byte offset from an earlier answer's next_offset", "after")
+        return json_response({"file": name, "level": level,
+                              **read_log(context.settings.logs_dir / name, level, limit,
+                                         int(after) if after is not None else None)})
 
     @app.get("/api/schedules")
     def list_schedules() -> Any:

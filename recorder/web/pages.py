@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = str(ROOT / "views")
 STATIC = str(ROOT / "static")
-NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"), ("/sessions", "Sessions"))
+NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"), ("/sessions", "Sessions"),
+       ("/logs", "Logs"), ("/system", "System"))
 
 
 def render(context: Context, name: str, **values: Any) -> str:
@@ -109,6 +110,14 @@ def install(app: bottle.Bottle, context: Context) -> None:
     def sessions_page() -> Any:
         streams = store.read(lambda views: [dict(row) for row in views.streams()])
         return render(context, "sessions", streams=streams)
+
+    @app.get("/logs")
+    def logs_page() -> Any:
+        return render(context, "logs")
+
+    @app.get("/system")
+    def system_page() -> Any:
+        return render(context, "system")
 
 
 def _next_path() -> str:
