@@ -92,7 +92,7 @@ class CaptureOptions:
     stall_seconds: float = 20.0
     rw_timeout_seconds: float = 10.0
     first_retry_seconds: float = 0.5
-    max_retry_seconds: float = 5.0
+    max_retry_seconds: float = 1.0  # an outage costs at most about a second more than itself
     min_free_bytes: int = 200 * 1024 * 1024
     loglevel: str = "verbose"  # verbose: ffmpeg logs ICY title changes
     debug_timestamps: bool = False  # ffmpeg's -debug_ts: a line per packet, for chasing timing problems
