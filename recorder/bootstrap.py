@@ -9,7 +9,7 @@ from types import FrameType
 
 import waitress
 
-from . import logs
+from . import backup, logs
 from .commands import Commands
 from .delivery import DeliveryOptions
 from .eventlog import utc_now
@@ -54,9 +54,21 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
                               settings.filename_template, settings.mp3_bitrate)
     delivering = DeliveryOptions(settings.recordings_dir, settings.config_dir, settings.default_max_retries,
                                  settings.retry_delay_seconds, settings.cleanup_after_transfer)
-    runner = Runner(store, commands, capture, finishing, delivering, settings.max_concurrent_recordings, utc_now)
+    runner = Runner(store, commands, capture, finishing, delivering, settings.max_concurrent_recordings, utc_now,
+                    nightly=lambda: nightly_backup(settings), timezone_name=settings.tz)
     signer = Signer(load_key(settings.state_dir))
     return Service(settings, store, Context(settings, store, commands, credentials, runner, signer), runner), generated
+
+
+def nightly_backup(settings: Settings) -> None:
+    """The automatic daily backup (with artwork), keeping the newest BACKUP_KEEP of them."""
+    try:
+        made = backup.create(settings.backups_dir, settings.event_log_path, settings.artwork_dir,
+                             f"auto-{utc_now().strftime('%Y%m%d-%H%M%S')}", include_artwork=True)
+        removed = backup.prune(settings.backups_dir, "auto-", settings.backup_keep)
+        log.info("daily backup %s made (seq %s); removed %s", made["name"], made["seq"], removed or "none")
+    except (backup.BackupError, OSError) as error:
+        log.error("the daily backup failed: %s", error)
 
 
 def serve(settings: Settings) -> None:

@@ -310,6 +310,54 @@ def decide_trust_host(views: Views, host: str, port: int, key_type: str, key_bas
     return [HostTrusted(host, port, key_type, key_base64, fingerprint)]
 
 
+def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload]:
+    """Events that bring streams, schedules and trusted hosts to the backup's (overwrite) or add what is missing.
+
+    Streams are matched by name and schedules by what they do (stream, cron, zone, length, padding), so
+    restoring the same backup twice appends nothing the second time. History is never rewritten.
+    """
+    events: list[Payload] = []
+    next_stream, next_schedule = views.next_id("streams"), views.next_id("schedules")
+    stream_ids: dict[int, int] = {}
+    for row in backup.streams():
+        config = StreamConfig(**_config_fields(StreamConfig, row))
+        current = views.stream_named(config.name)
+        if current is None:
+            events.append(StreamCreated(next_stream, config))
+            stream_ids[row.doc_id], next_stream = next_stream, next_stream + 1
+        else:
+            stream_ids[row.doc_id] = current.doc_id
+            if overwrite and StreamConfig(**_config_fields(StreamConfig, current)) != config:
+                events.append(StreamUpdated(current.doc_id, config))
+    kept: set[int] = set()
+    for row in backup.schedules():
+        config = dataclasses.replace(ScheduleConfig(**_config_fields(ScheduleConfig, row)),
+                                     stream_id=stream_ids[row["stream_id"]])
+        same = [s for s in views.schedules(config.stream_id) if _schedule_key(s) == _schedule_key(vars(config))]
+        if not same:
+            events.append(ScheduleCreated(next_schedule, config))
+            next_schedule += 1
+            continue
+        kept.add(same[0].doc_id)
+        if overwrite and same[0]["active"] != config.active:
+            events.append(ScheduleUpdated(same[0].doc_id, config))
+    if overwrite:
+        wanted_streams = set(stream_ids.values())
+        events += [ScheduleDeleted(s.doc_id) for s in views.schedules() if s.doc_id not in kept]
+        events += [StreamDeleted(s.doc_id) for s in views.streams() if s.doc_id not in wanted_streams]
+    for host in backup.all("hosts"):
+        known = views.trusted_host(host["host"], host["port"])
+        if known is None or (overwrite and known["key_base64"] != host["key_base64"]):
+            events.append(HostTrusted(host["host"], host["port"], host["key_type"], host["key_base64"],
+                                      host["fingerprint"]))
+    return events
+
+
+def _schedule_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[key] for key in ("stream_id", "cron", "timezone", "duration_minutes", "pad_before_seconds",
+                                      "pad_after_seconds"))
+
+
 def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> StreamConfig:
     row = views.get("streams", stream_id)
     if row is None:
@@ -371,6 +419,9 @@ class Commands:
                    source: str) -> list[Event]:
         return self.store.execute(
             lambda views: decide_trust_host(views, host, port, key_type, key_base64, fingerprint), source)
+
+    def restore(self, backup: Views, overwrite: bool, source: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_restore(views, backup, overwrite), source)
 
     def session_step(self, payload: Payload, source: str = "runner") -> list[Event]:
         return self.store.execute(lambda views: decide_session_step(views, payload), source)

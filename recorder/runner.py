@@ -57,7 +57,8 @@ SWEEP_SECONDS = 5
 class Runner:
     def __init__(self, store: Store, commands: Commands, capture: Capture, finishing: FinishOptions,
                  delivering: DeliveryOptions, max_concurrent: int, clock: Clock,
-                 uploader: Callable[..., Any] = upload) -> None:
+                 uploader: Callable[..., Any] = upload, nightly: Callable[[], None] | None = None,
+                 timezone_name: str = "UTC") -> None:
         self._store = store
         self._commands = commands
         self._capture = capture
@@ -70,6 +71,8 @@ class Runner:
         self._stopping = False
         self._scheduler = BackgroundScheduler(timezone=timezone.utc,
                                               job_defaults={"misfire_grace_time": None, "coalesce": True})
+        self._nightly = nightly
+        self._timezone_name = timezone_name
         self._delivering = delivering
         self._delivery = Delivery(store, commands, self._scheduler, delivering, clock, uploader)
 
@@ -91,6 +94,9 @@ class Runner:
             self._in_background(session.doc_id, self._process)
         self._admit_waiting()
         self._scheduler.add_job(self._sweep, "interval", seconds=SWEEP_SECONDS, id="sweep")
+        if self._nightly:
+            self._scheduler.add_job(self._nightly, "cron", hour=3, minute=30, timezone=self._timezone_name,
+                                    id="nightly")
 
     def stop(self) -> None:
         """Stop firing and end captures; sessions stay open so the next start continues them."""

@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILENAME_TEMPLATE", "{stream} {date} {time}", "File name of a recording (same fields; unsafe "
             "characters become _).", _template),
     Setting("MP3_BITRATE", "192k", "Bitrate when a stream is not MP3 and must be converted.", _bitrate),
+    Setting("BACKUP_KEEP", "7", "Automatic daily backups (03:30 in TZ) to keep; manual ones are never deleted.",
+            _integer(1, 3650)),
     Setting("TZ", "UTC", "Default IANA time zone of schedules, e.g. Europe/Berlin.", _time_zone),
     Setting("ADMIN_PASSWORD", "", "Password of user admin; if empty one is generated and printed once."),
     Setting("STATE_DIR", "./state", "Folder of the event log and, by default, of the folders below.", Path),
@@ -126,6 +128,7 @@ class Settings:
     title_template: str
     filename_template: str
     mp3_bitrate: str
+    backup_keep: int
     tz: str
     admin_password: str
     state_dir: Path

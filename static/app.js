@@ -348,7 +348,66 @@ async function refreshStatus(box) {
   document.getElementById("warnings").replaceChildren(...s.warnings.map((w) => el("p", { class: "warning", text: w })));
 }
 
+// ---- backups ---------------------------------------------------------------------------------------------------
+async function refreshBackups(box) {
+  const result = await api("GET", box.dataset.backups);
+  const backups = result.data.backups || [];
+  if (!backups.length) { box.replaceChildren(el("p", { class: "empty", text: "No backups yet." })); return; }
+  box.replaceChildren(el("table", { class: "list" },
+    el("thead", {}, el("tr", {}, ...["Name", "Made", "Contents", "Size", ""].map((label) => el("th", { text: label })))),
+    el("tbody", {}, ...backups.map((b) => el("tr", { "data-backup": b.name },
+      el("td", {}, el("strong", { text: b.name })),
+      el("td", { text: when(b.created_at || b.modified) }),
+      el("td", { text: b.damaged ? "damaged" : `${b.counts.streams} streams, ${b.counts.schedules} schedules, ` +
+                                            `${b.counts.events} events${b.include_artwork ? ", artwork" : ""}` }),
+      el("td", { text: bytes(b.size_bytes) }),
+      el("td", { class: "buttons wrap" },
+        el("button", { type: "button", "data-backup-action": "validate", text: "Validate" }),
+        el("button", { type: "button", "data-backup-action": "merge", text: "Restore (add missing)" }),
+        el("button", { type: "button", "data-backup-action": "overwrite", text: "Restore (overwrite)" }),
+        el("a", { href: `/api/backup/download/${encodeURIComponent(b.name)}`, text: "Download" }),
+        el("button", { type: "button", class: "danger", "data-backup-action": "delete", text: "Delete" })))))));
+}
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-backup-action]");
+  if (!button) return;
+  const name = button.closest("[data-backup]").dataset.backup;
+  const action = button.dataset.backupAction;
+  if (action === "validate") {
+    const result = await api("POST", "/api/backup/validate", { name });
+    if (!result.ok) flash(result.data.error, true);
+    else if (result.data.valid) flash(`${name} is valid and can be restored.`);
+    else flash(`${name} cannot be restored: ${result.data.errors.join("; ")}`, true);
+  } else if (action === "delete") {
+    if (!confirm(`Delete the backup ${name}?`)) return;
+    const result = await api("DELETE", "/api/backup/delete", { name });
+    if (result.ok) refreshBackups(document.querySelector("[data-backups]")); else flash(result.data.error, true);
+  } else {
+    const overwrite = action === "overwrite";
+    const question = overwrite
+      ? `Restore ${name} and overwrite: streams and schedules not in the backup are deleted. Continue?`
+      : `Restore ${name}: add the streams and schedules that are missing. Continue?`;
+    if (!confirm(question)) return;
+    const result = await api("POST", "/api/backup/restore", { name, overwrite });
+    if (result.ok) flash(`Restored ${name}: ${result.data.events} changes.`); else flash(result.data.error, true);
+  }
+});
+
+document.addEventListener("change", async (event) => {
+  const input = event.target;
+  if (!input.dataset.uploadBackup || !input.files.length) return;
+  const body = new FormData();
+  body.append("backup", input.files[0]);
+  const result = await api("POST", input.dataset.uploadBackup, body, true);
+  input.value = "";
+  if (result.ok) { flash(`Uploaded ${result.data.name}.`); refreshBackups(document.querySelector("[data-backups]")); }
+  else flash(result.data.error, true);
+});
+
 function refresh() {
+  const backups = document.querySelector("[data-backups]");
+  if (backups && !refresh.backupsShown) { refresh.backupsShown = true; refreshBackups(backups); }
   const logs = document.querySelector("[data-logs]");
   if (logs) refreshLogs(logs);
   const status = document.querySelector("[data-status]");
@@ -361,4 +420,7 @@ function refresh() {
 document.getElementById("session-filters")?.addEventListener("change", refresh);
 document.getElementById("log-filters")?.addEventListener("change", refresh);
 for (const node of document.querySelectorAll("time[datetime]")) node.textContent = when(node.dateTime);
-if (document.querySelector("[data-poll], [data-logs], [data-status]")) { refresh(); setInterval(refresh, 2000); }
+if (document.querySelector("[data-poll], [data-logs], [data-status], [data-backups]")) {
+  refresh();
+  setInterval(refresh, 2000);
+}

@@ -137,6 +137,30 @@ def test_the_journey_from_login_to_a_finished_recording(browser: Browser, ui_ser
     expect(page.locator("#disks .card")).to_have_count(6)
     shoot(page, "system")
 
+    # Back up, lose the stream, restore it.
+    page.click("text=Backup")
+    page.fill('input[name="name"]', "before-cleanup")
+    page.click("text=Create backup")
+    row = page.locator('[data-backup="before-cleanup"]')
+    expect(row).to_contain_text("1 streams, 1 schedules")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("text=Validate").click()
+    expect(page.locator("#flash")).to_contain_text("is valid")
+    shoot(page, "backup")
+    stream_id = requests.get(ui_server.url + "/api/streams", auth=("admin", PASSWORD), timeout=5).json()["streams"][0]["id"]
+    page.goto(ui_server.url + "/streams")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("article.stream", has_text="Loop FM").locator("button", has_text="Delete").click()
+    expect(page.locator("article.stream")).to_have_count(0)
+    page.click("text=Backup")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator('[data-backup="before-cleanup"]').locator("text=Restore (overwrite)").click()
+    expect(page.locator("#flash")).to_contain_text("Restored before-cleanup")
+    page.click("text=Streams")
+    expect(page.locator("article.stream", has_text="Loop FM")).to_be_visible()
+    assert stream_id not in [s["id"] for s in requests.get(ui_server.url + "/api/streams", auth=("admin", PASSWORD),
+                                                           timeout=5).json()["streams"]], "a new stream, same config"
+
     page.click("text=Log out")
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(ui_server.url + "/streams")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import bottle
 
-from .. import cron
+from .. import backup, cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
 from ..logs import LEVELS, LOG_FILES, read_log
 from ..monitor import system_status
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 def install(app: bottle.Bottle, context: Context) -> None:
     commands = context.commands
     store = context.store
+    settings = context.settings
 
     @app.get("/health")
     def get_health() -> Any:
@@ -226,6 +229,87 @@ def install(app: bottle.Bottle, context: Context) -> None:
                               **read_log(context.settings.logs_dir / name, level, limit,
                                          int(after) if after is not None else None)})
 
+    @app.post("/api/backup/create")
+    @handle_errors
+    def create_backup() -> Any:
+        body = _object(read_json() or {})
+        name, include_artwork = body.get("name") or None, body.get("include_artwork", False)
+        if name is not None and not isinstance(name, str) or not isinstance(include_artwork, bool):
+            raise error_response(400, 'send {"name": "optional-name", "include_artwork": true|false}', "name")
+        with _backup_errors("name"):
+            made = backup.create(settings.backups_dir, settings.event_log_path, settings.artwork_dir, name,
+                                 include_artwork)
+        log.info("backup %s created (seq %s)", made["name"], made["seq"])
+        return json_response(made, 201)
+
+    @app.get("/api/backup/list")
+    def list_backups() -> Any:
+        return json_response({"backups": backup.list_backups(settings.backups_dir)})
+
+    @app.post("/api/backup/validate")
+    @handle_errors
+    def validate_backup() -> Any:
+        with _backup_errors("name"):
+            errors = backup.problems(backup.archive_path(settings.backups_dir, _name(read_json())))
+        return json_response({"valid": not errors, "errors": errors})
+
+    @app.post("/api/backup/restore")
+    @handle_errors
+    def restore_backup() -> Any:
+        body = _object(read_json())
+        overwrite = body.get("overwrite", False)
+        if not isinstance(overwrite, bool):
+            raise error_response(400, "overwrite must be true or false", "overwrite")
+        with _backup_errors("name"):
+            snapshot = backup.load(backup.archive_path(settings.backups_dir, _name(body)))
+        for name, data in snapshot.artwork.items():
+            if artwork_path(settings.artwork_dir, name) is None:
+                (settings.artwork_dir / name).write_bytes(data)
+        events = commands.restore(snapshot.views(), overwrite, source="restore")
+        log.info("backup %s restored (%s): %d events appended", snapshot.manifest["name"],
+                 "overwrite" if overwrite else "merge", len(events))
+        return json_response({"restored": snapshot.manifest["name"], "overwrite": overwrite, "events": len(events)})
+
+    @app.delete("/api/backup/delete")
+    @handle_errors
+    def delete_backup() -> Any:
+        with _backup_errors("name"):
+            path = backup.archive_path(settings.backups_dir, _name(read_json()))
+            if not path.is_file():
+                raise backup.BackupError(f"no backup named {path.name.removesuffix(backup.SUFFIX)!r}")
+        path.unlink()
+        return json_response({"deleted": path.name.removesuffix(backup.SUFFIX)})
+
+    @app.get("/api/backup/download/<name>")
+    @handle_errors
+    def download_backup(name: str) -> Any:
+        with _backup_errors("name"):
+            path = backup.archive_path(settings.backups_dir, name)
+        if not path.is_file():
+            raise error_response(404, f"no backup named {name!r}")
+        return bottle.static_file(path.name, root=str(path.parent), download=path.name,
+                                  mimetype="application/gzip")
+
+    @app.post("/api/backup/upload")
+    @handle_errors
+    def upload_backup() -> Any:
+        require_form_upload(backup.MAX_MEMBER_BYTES)
+        upload = bottle.request.files.get("backup")
+        if upload is None:
+            raise error_response(400, "send the archive as the multipart form field 'backup'", "backup")
+        with _backup_errors("backup"):
+            path = backup.archive_path(settings.backups_dir, Path(upload.raw_filename or "").name or "uploaded")
+            if path.exists():
+                raise backup.BackupError(f"a backup named {path.name.removesuffix(backup.SUFFIX)!r} already exists")
+            temporary = path.with_name(f".{path.name}.upload")
+            upload.save(str(temporary), overwrite=True)
+            errors = backup.problems(temporary)
+            if errors:
+                temporary.unlink()
+                raise backup.BackupError("; ".join(errors))
+            temporary.rename(path)
+        return json_response(backup.describe(path), 201)
+
     @app.get("/api/schedules")
     def list_schedules() -> Any:
         now = datetime.now(timezone.utc)
@@ -287,6 +371,28 @@ def schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str,
     stream = views.get("streams", row["stream_id"])
     return {**row, "stream_name": stream["name"] if stream else None,
             "next_run": next_run.isoformat() if next_run else None, "description": cron.describe(spec)}
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise error_response(400, "expected a JSON object")
+    return body
+
+
+def _name(body: Any) -> str:
+    name = _object(body).get("name")
+    if not isinstance(name, str) or not name:
+        raise error_response(400, 'send {"name": "..."} naming a backup from /api/backup/list', "name")
+    return name
+
+
+@contextmanager
+def _backup_errors(field: str) -> Iterator[None]:
+    try:
+        yield
+    except backup.BackupError as error:
+        status = 409 if "already exists" in str(error) else 404 if str(error).startswith("no backup") else 400
+        raise error_response(status, str(error), field) from None
 
 
 def _day(text: str | None, field: str) -> str | None:

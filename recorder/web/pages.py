@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VIEWS = str(ROOT / "views")
 STATIC = str(ROOT / "static")
 NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"), ("/sessions", "Sessions"),
-       ("/logs", "Logs"), ("/system", "System"))
+       ("/logs", "Logs"), ("/system", "System"), ("/backup", "Backup"))
 
 
 def render(context: Context, name: str, **values: Any) -> str:
@@ -118,6 +118,10 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/system")
     def system_page() -> Any:
         return render(context, "system")
+
+    @app.get("/backup")
+    def backup_page() -> Any:
+        return render(context, "backup")
 
 
 def _next_path() -> str:
