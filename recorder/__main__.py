@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     events.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they come")
     events.add_argument("--type", help="only events of this type or type prefix, e.g. stream or session.failed")
     commands.add_parser("check", help="replay the log and report counts and problems without serving")
+    imported = commands.add_parser("import-log", help="turn a copied events.jsonl into a backup you can restore")
+    imported.add_argument("file", type=Path)
+    imported.add_argument("--name", default="imported-log")
     trust = commands.add_parser("trust-host", help="show an SSH server's host key and pin it once you confirm it")
     trust.add_argument("host")
     trust.add_argument("--port", type=int, default=22)
@@ -42,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "events":
             return print_events(settings.event_log_path, args.follow, args.type)
+        if args.command == "import-log":
+            from .backup import BackupError, import_log
+
+            try:
+                made = import_log(settings.backups_dir, args.file, args.name)
+            except BackupError as error:
+                print(f"recorder: error: {error}", file=sys.stderr)
+                return 1
+            print(f"backup {made['name']} made from {args.file}: {made['counts']}; restore it from the Backup page")
+            return 0
         if args.command == "trust-host":
             return trust_host(settings, args.host, args.port, args.fingerprint)
         return check(settings.event_log_path)

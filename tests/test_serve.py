@@ -128,3 +128,23 @@ def test_a_corrupt_line_stops_start_up_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "the event log is damaged at line 2: not JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_copied_log_becomes_a_restorable_backup(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "a")
+    server.client().post(server.url + "/api/streams", timeout=5, json={"name": "Copied", "url": "http://a.example/"})
+    server.stop()
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes((tmp_path / "a" / "events.jsonl").read_bytes())
+    env = server_env(tmp_path / "b", free_port())
+    made = subprocess.run([sys.executable, "-m", "recorder", "import-log", str(copy), "--name", "old-box"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "b" / "backups" / "old-box.tar.gz").is_file()
+    server = start_server(tmp_path / "b")
+    try:
+        api = server.client()
+        assert api.post(server.url + "/api/backup/restore", json={"name": "old-box"}, timeout=10).json()["events"] == 1
+        assert [s["name"] for s in api.get(server.url + "/api/streams", timeout=5).json()["streams"]] == ["Copied"]
+    finally:
+        server.stop()
