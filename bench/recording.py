@@ -4,6 +4,8 @@
 
 1. Duration error and start latency over `--short` 4 s captures (targets: error <= 0.25 s, p99 start <= 0.5 s;
    start = capture called -> the stream server has ffmpeg's request, i.e. audio is flowing to the recorder).
+   CPU is compared half a second before the windows end, counting running ffmpeg processes, so the joining
+   and tagging that follow a recording (reported on their own) do not blur the capture's cost.
 2. `--concurrent` record-now sessions through a real `serve` process next to as many bare `ffmpeg -c copy`
    processes recording the same stream: CPU seconds and peak RSS of the whole service (server + its ffmpeg
    children) against the bare ffmpegs (target <= 1.1x), and every file complete.
@@ -59,11 +61,11 @@ def capture(folder: Path, url: str, seconds: float, options: CaptureOptions) -> 
 def short_captures(base: Path, stream: StreamServer, count: int) -> None:
     errors, latencies = [], []
     for number in range(count):
-        requests_before = len(stream.connected_at)
+        requests_before = len(stream.listeners_at)
         started = time.monotonic()
         duration, _ = capture(base / f"short-{number}", stream.url, 4, CaptureOptions(min_free_bytes=0))
         errors.append(abs(duration - 4))
-        latencies.append(stream.connected_at[requests_before] - started)
+        latencies.append(stream.listeners_at[requests_before] - started)
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     print(f"{count} captures of 4 s: duration error mean {statistics.mean(errors):.3f} s, max {max(errors):.3f} s "
@@ -85,8 +87,16 @@ def sample(processes: list[psutil.Process], stop: threading.Event, peak: list[in
 
 
 def cpu_seconds(process: psutil.Process) -> float:
+    """CPU of a process and all its children, the running ones included."""
     times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int, int, float]:
@@ -117,8 +127,8 @@ def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, 
         ids.append(api.post(f"{base_url}/api/streams/{stream['id']}/record", json={"duration_seconds": seconds},
                             timeout=10).json()["session_id"])
     window_end = time.monotonic() + seconds
-    time.sleep(max(0.0, window_end - time.monotonic()) + 0.5)
-    capture_cpu = cpu_seconds(process) - before  # the capture itself, before joining/tagging starts in earnest
+    time.sleep(max(0.0, window_end - time.monotonic() - 0.5))
+    capture_cpu = cpu_seconds(process) - before  # the capture itself, before any joining and tagging
     deadline = time.monotonic() + 120
     sessions: list[dict] = []
     while time.monotonic() < deadline:
@@ -146,11 +156,16 @@ def bare_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int
     stop, peak = threading.Event(), [0]
     sampler = threading.Thread(target=sample, args=(handles, stop, peak), daemon=True)
     sampler.start()
+    time.sleep(seconds - 0.5)
     used = 0.0
-    for process, handle in zip(processes, handles):
-        times = handle.cpu_times()
+    for handle in handles:  # the same moment as for the service: half a second before the end
+        try:
+            times = handle.cpu_times()
+            used += times.user + times.system
+        except psutil.Error:
+            pass
+    for process in processes:
         process.wait()
-        used += times.user + times.system  # read just before exit; the tail is negligible
     stop.set()
     complete = sum(1 for n in range(count) if abs(probe_duration(folder / f"{n}.mp3") - seconds) < 1)
     return used, peak[0], complete

@@ -333,7 +333,8 @@ def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload
     for row in backup.schedules():
         config = dataclasses.replace(ScheduleConfig(**_config_fields(ScheduleConfig, row)),
                                      stream_id=stream_ids[row["stream_id"]])
-        same = [s for s in views.schedules(config.stream_id) if _schedule_key(s) == _schedule_key(vars(config))]
+        same = [s for s in views.schedules(config.stream_id)
+                if _schedule_key(s) == _schedule_key(vars(config)) and s.doc_id not in kept]  # one to one
         if not same:
             events.append(ScheduleCreated(next_schedule, config))
             next_schedule += 1

@@ -19,6 +19,7 @@ it grows for ICY `StreamTitle` changes, which become chapters.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +44,11 @@ log = logging.getLogger(__name__)
 PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
 DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1 (+ffmpeg)"
 MIN_PART_SECONDS = 1.0
-ORPHAN_GRACE_SECONDS = 30
+ORPHAN_GRACE_SECONDS = 300
+# What a server's Content-Type says about the stream, as ffmpeg input formats. Naming the format skips ffmpeg's
+# probe, which on an MP3 joined mid-frame (every Icecast mount) holds back all output for about 8 seconds.
+INPUT_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/aac": "aac", "audio/aacp": "aac",
+                 "audio/x-aac": "aac", "application/ogg": "ogg", "audio/ogg": "ogg"}
 TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
 PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)\.mka")
 
@@ -99,18 +105,21 @@ class CaptureOptions:
     check_seconds: float = 1.0  # how often progress, titles, stalls and disk are looked at
 
 
-def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: CaptureOptions) -> list[str]:
+def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: CaptureOptions,
+                 input_format: str | None = None) -> list[str]:
     """The ffmpeg command of one part: copy the first audio stream into Matroska, no shell, no `file:`.
 
     We stop ffmpeg at the window's end ourselves; `-t` is only a backstop so that an ffmpeg orphaned by a
-    crash ends soon after the window even if no recorder is started again to settle it.
+    crash ends after the window even if no recorder is started again to settle it. It counts audio, so it
+    leaves room for twice the window plus five minutes of audio a server may replay on connect.
     """
     network = ["-user_agent", getattr(stream, "user_agent", "") or DEFAULT_USER_AGENT] \
         if stream.url.lower().startswith(("http:", "https:")) else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", options.loglevel, "-y",
             *(["-debug_ts"] if options.debug_timestamps else []),
             "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(int(options.rw_timeout_seconds * 1e6)),
-            *network, "-i", stream.url, "-map", "0:a:0", "-c", "copy", "-t", f"{seconds + ORPHAN_GRACE_SECONDS:.0f}",
+            *network, *(["-f", input_format] if input_format else []), "-i", stream.url, "-map", "0:a:0",
+            "-c", "copy", "-t", f"{seconds * 2 + ORPHAN_GRACE_SECONDS:.0f}",
             "-f", "matroska",
             # a cluster a second, flushed at once: the file grows steadily (the stall watchdog watches it)
             # and a killed ffmpeg loses at most a second
@@ -134,6 +143,7 @@ class _Capture:
     error: str | None = None
     _log_offset: int = 0
     _title: str | None = None
+    _input_format: str | None = None
     _rate_window: list[tuple[float, int]] = field(default_factory=list)
 
     def run(self) -> CaptureResult:
@@ -149,21 +159,26 @@ class _Capture:
                 if self._disk_is_low():
                     break
                 started = time.time()
-                if gap_started is not None:
-                    self._report_gap(gap_started, started, gap_reason)
                 output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
                 ffmpeg_log.flush()
                 part_log_start = self._log_offset = max(self._log_offset, ffmpeg_log.tell())
-                process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options),
+                if index == 0:
+                    self._input_format = input_format_of(self.job.stream, self.options.rw_timeout_seconds)
+                process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options,
+                                                        self._input_format),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
                 outcome = self._supervise(process, output, part_log_start)
                 index += 1
-                if output.exists():
-                    self.finished_bytes += output.stat().st_size
+                produced = output.stat().st_size if output.exists() else 0
+                self.finished_bytes += produced
+                if produced:  # a part that recorded nothing (refused, HTTP error) is still part of the gap
+                    retry = self.options.first_retry_seconds
+                    if gap_started is not None:
+                        self._report_gap(gap_started, started, gap_reason)
+                        gap_started = None
                 if outcome in ("deadline", "stopped"):
-                    gap_started = None
                     break
-                gap_started, gap_reason = time.time(), outcome
+                gap_started, gap_reason = gap_started or time.time(), outcome
                 log.warning("Stream connection failed for session %s: %s; reconnecting",
                             self.job.session_id, outcome)
                 self.stop.wait(min(retry, max(0.0, self._remaining())))
@@ -220,12 +235,15 @@ class _Capture:
         progress.bytes = self.finished_bytes + part_size
         self._rate_window = [(t, b) for t, b in self._rate_window if now - t <= 10] + [(now, progress.bytes)]
         first_time, first_bytes = self._rate_window[0]
-        if now - first_time >= 2:
+        if now - first_time >= 1.5:
             progress.bitrate_kbps = round((progress.bytes - first_bytes) * 8 / (now - first_time) / 1000, 1)
 
     def _read_titles(self) -> None:
         """Follow ffmpeg's log for ICY title changes; keep each change in titles.jsonl (survives a crash)."""
-        with open(self.job.folder / "ffmpeg.log", "rb") as ffmpeg_log:
+        log_path = self.job.folder / "ffmpeg.log"
+        if log_path.stat().st_size <= self._log_offset:
+            return  # nothing new: no need to open it
+        with open(log_path, "rb") as ffmpeg_log:
             ffmpeg_log.seek(self._log_offset)
             chunk = ffmpeg_log.read()
         end = chunk.rfind(b"\n") + 1
@@ -245,6 +263,23 @@ class _Capture:
         if self.error:
             return CaptureResult(None, error=self.error)
         return join_session(self.job.folder, self.job.stream.url)
+
+
+def input_format_of(stream: StreamConfig, timeout: float) -> str | None:
+    """The ffmpeg input format the server's Content-Type names, or None to let ffmpeg probe (HLS, RTMP, unknown)."""
+    if not stream.url.lower().startswith(("http:", "https:")) or ".m3u8" in stream.url.lower():
+        return None
+    request = urllib.request.Request(stream.url, headers={"User-Agent": stream.user_agent or DEFAULT_USER_AGENT})
+    opener = urllib.request.OpenerDirector()  # http(s) and their redirects only: no ftp:, no file:
+    for handler in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler, urllib.request.HTTPRedirectHandler,
+                    urllib.request.HTTPErrorProcessor, urllib.request.HTTPDefaultErrorHandler):
+        opener.add_handler(handler())
+    try:
+        with opener.open(request, timeout=min(timeout, 5)) as response:  # headers only, then close
+            content_type = response.headers.get_content_type()
+    except (OSError, ValueError, http.client.HTTPException):
+        return None  # ffmpeg will meet the same problem and report it in words
+    return INPUT_FORMATS.get(content_type)
 
 
 def join_session(folder: Path, url: str) -> CaptureResult:

@@ -16,6 +16,7 @@ import shlex
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -523,10 +524,12 @@ def _verify(link: _Link, local: Path, part: str, size: int) -> None:
     problem = f"has {remote_size} bytes instead of {size}" if remote_size != size else ""
     if not problem:
         seconds = link.target.timeout + size / HASH_BYTES_PER_SECOND
-        with link.step(f"check the SHA-256 of {part}", seconds):
-            remote_hash = _remote_sha256(link.client, part, seconds)
-        if remote_hash is not None and remote_hash != _local_sha256(local):
-            problem = "differs from the local file (SHA-256 mismatch)"
+        with ThreadPoolExecutor(1) as pool:  # hash here while the server hashes there
+            local_hash = pool.submit(_local_sha256, local)
+            with link.step(f"check the SHA-256 of {part}", seconds):
+                remote_hash = _remote_sha256(link.client, part, seconds)
+            if remote_hash is not None and remote_hash != local_hash.result():
+                problem = "differs from the local file (SHA-256 mismatch)"
     if problem:
         _discard(link.sftp, part)
         raise link.target.error(f"The copy of {local.name} on {link.target.label} {problem}; it was removed and the "

@@ -43,7 +43,7 @@ class StreamServer:
         self.stopping = False
         self.generation = 0  # bumping it drops every open connection
         self.connections = 0
-        self.connected_at: list[float] = []  # time.monotonic() of each request, for start-latency measurements
+        self.listeners_at: list[float] = []  # time.monotonic() of each player's request (ffmpeg asks for ICY)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +51,8 @@ class StreamServer:
 
             def do_GET(self) -> None:
                 server.connections += 1
-                server.connected_at.append(time.monotonic())
+                if self.headers.get("Icy-MetaData") == "1":
+                    server.listeners_at.append(time.monotonic())
                 if self.path != "/live.mp3":
                     self.send_error(404)
                     return
