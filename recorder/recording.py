@@ -45,6 +45,7 @@ PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,rtmp,rtmps,hls,httpproxy"
 DEFAULT_USER_AGENT = "AudioStreamRecorder/0.1 (+ffmpeg)"
 MIN_PART_SECONDS = 1.0
 ORPHAN_GRACE_SECONDS = 300
+FORMAT_GRACE_SECONDS = 6.0  # output within this long, or the announced format was wrong
 # What a server's Content-Type says about the stream, as ffmpeg input formats. Naming the format skips ffmpeg's
 # probe, which on an MP3 joined mid-frame (every Icecast mount) holds back all output for about 8 seconds.
 INPUT_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/aac": "aac", "audio/aacp": "aac",
@@ -171,6 +172,10 @@ class _Capture:
                 index += 1
                 produced = output.stat().st_size if output.exists() else 0
                 self.finished_bytes += produced
+                if not produced and self._input_format:
+                    log.warning("session %s: the server's Content-Type said %s, but ffmpeg found none; letting "
+                                "ffmpeg detect the format from now on", self.job.session_id, self._input_format)
+                    self._input_format = None  # some servers announce AAC as audio/mpeg
                 if produced:  # a part that recorded nothing (refused, HTTP error) is still part of the gap
                     retry = self.options.first_retry_seconds
                     if gap_started is not None:
@@ -178,7 +183,8 @@ class _Capture:
                         gap_started = None
                 if outcome in ("deadline", "stopped"):
                     break
-                gap_started, gap_reason = gap_started or time.time(), outcome
+                # nothing recorded from this part: the loss began when it started, not when it ended
+                gap_started, gap_reason = gap_started or (time.time() if produced else started), outcome
                 log.warning("Stream connection failed for session %s: %s; reconnecting",
                             self.job.session_id, outcome)
                 self.stop.wait(min(retry, max(0.0, self._remaining())))
@@ -211,6 +217,8 @@ class _Capture:
                 reason = "stopped"
             elif self._remaining() <= 0:
                 reason = "deadline"
+            elif self._input_format and size == 0 and time.monotonic() - last_growth > FORMAT_GRACE_SECONDS:
+                reason = f"no {self._input_format} audio arrived although the server announced it"
             elif time.monotonic() - last_growth > self.options.stall_seconds:
                 reason = f"the stream stalled (no data for {self.options.stall_seconds:.0f} s)"
             elif time.monotonic() > next_disk_check:
