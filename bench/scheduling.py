@@ -26,13 +26,15 @@ from croniter import croniter  # noqa: E402
 
 from recorder import cron  # noqa: E402
 from recorder.commands import Commands  # noqa: E402
+from recorder.delivery import DeliveryOptions  # noqa: E402
 from recorder.eventlog import read_events  # noqa: E402
+from recorder.pipeline import FinishOptions  # noqa: E402
 from recorder.recording import CaptureResult, RecordingJob  # noqa: E402
 from recorder.runner import Runner  # noqa: E402
 from recorder.store import Store  # noqa: E402
 
 
-def instant_capture(job: RecordingJob, stop: threading.Event) -> CaptureResult:
+def instant_capture(job: RecordingJob, stop: threading.Event, listener: object) -> CaptureResult:
     return CaptureResult(None, error="benchmark stand-in")
 
 
@@ -47,7 +49,9 @@ def fire_latency(fires: int) -> list[float]:
         folder = Path(tmp)
         store = Store.open(folder / "events.jsonl", clock)
         commands = Commands(store)
-        runner = Runner(store, commands, instant_capture, folder / "recordings", fires, clock)
+        finishing = FinishOptions(folder / "recordings", folder / "artwork", "UTC", "{stream}", "{stream}", "128k")
+        delivering = DeliveryOptions(folder / "recordings", folder / "config", 0, 60, False)
+        runner = Runner(store, commands, instant_capture, finishing, delivering, fires, clock)
         runner.start()
         stream_id = commands.create_stream({"name": "Bench", "url": "http://127.0.0.1:9/x"}, "bench")[0].data.stream_id
         for pad in range(fires):

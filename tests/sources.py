@@ -42,13 +42,14 @@ OPTIONS = CaptureOptions(stall_seconds=10, rw_timeout_seconds=2, first_retry_sec
 ENCODINGS = {  # codec: (ffmpeg output arguments, the Content-Type the mount announces)
     "mp3": (["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"], "audio/mpeg"),
     "aac": (["-c:a", "aac", "-b:a", "96k", "-f", "adts"], "audio/aac"),
-    # pages of 0.2 s, not ffmpeg's 1 s: ffmpeg stops a capture only when its next packet arrives, so a window
-    # ends up to a page late (see the report on Ogg in test_sources)
+    # pages of 0.2 s, not ffmpeg's 1 s: a capture's ffmpeg exits only when its next packet arrives after SIGTERM,
+    # so with 1 s pages a 4 s window came out 4.2-4.8 s long
     "ogg": (["-c:a", "libvorbis", "-f", "ogg", "-page_duration", "200000"], "application/ogg"),
 }
 
 
 def free_port() -> int:
+    """A loopback port free right now (a server that loses the race exits at once and is started again)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -62,6 +63,7 @@ def has_encoder(name: str) -> bool:
 
 
 def tail(path: Path, size: int = 2000) -> str:
+    """The end of a process's output file, for failure messages."""
     return path.read_text(errors="replace")[-size:] if path.exists() else "(no output)"
 
 
@@ -80,10 +82,18 @@ def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[b
 
 def stop_process(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 5) -> None:
     """End one process we started, by its PID: SIGTERM (or SIGKILL) and a bounded wait."""
-    if process.poll() is None:
+    stop_processes([process], kill, timeout)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], kill: bool = False, timeout: float = 5) -> None:
+    """Signal all first, then wait for each (they shut down in parallel); SIGKILL whatever outlives `timeout`."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         process.kill() if kill else process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in running:
         try:
-            process.wait(timeout=timeout)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout)
@@ -99,6 +109,7 @@ def answers(url: str, status: int | None = None) -> bool:
 
 
 def spawn(argv: list[str], output: Path) -> subprocess.Popen[bytes]:
+    """Start a process with its output in a file: a pipe nobody reads would block it once full."""
     with open(output, "ab") as sink:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
 
@@ -109,6 +120,7 @@ def sine(frequency: int = 440) -> list[str]:
 
 
 def codec_of(path: Path) -> str:
+    """The codec of a recording's first audio stream, as ffprobe names it."""
     result = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
                              "stream=codec_name", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
                             timeout=30)
@@ -261,6 +273,10 @@ class Icecast:
         """Start an ffmpeg source client on `mount`; returns once the mount is live and answers listeners.
 
         `content_type` overrides what the mount announces (stations do mislabel their streams)."""
+        return self.wait_live(self.start_feeder(mount, codec, frequency, content_type))
+
+    def start_feeder(self, mount: str, codec: str, frequency: int = 440, content_type: str | None = None) -> Feeder:
+        """`feed` without the wait: start several, then `wait_live` for each."""
         output = self.root / f"feeder-{mount.strip('/')}.out"
         arguments, announced = ENCODINGS[codec]
         process = spawn(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", *sine(frequency), *arguments,
@@ -268,8 +284,12 @@ class Icecast:
                          f"icecast://source:{self.password}@127.0.0.1:{self.port}{mount}"], output)
         feeder = Feeder(mount, process, output)
         self.feeders.append(feeder)
-        wait_until(lambda: mount in self.live_mounts() and answers(self.url(mount), 200), f"feeder of {mount}",
-                   process, output)
+        return feeder
+
+    def wait_live(self, feeder: Feeder) -> Feeder:
+        """Wait until the feeder's mount is live (listed by the admin statistics) and answers listeners."""
+        wait_until(lambda: feeder.mount in self.live_mounts() and answers(self.url(feeder.mount), 200),
+                   f"feeder of {feeder.mount}", feeder.process, feeder.output)
         feeder.on_air_since = time.monotonic()
         return feeder
 
@@ -280,13 +300,12 @@ class Icecast:
         assert response.status_code == 200 and "Metadata update successful" in response.text, response.text
 
     def log(self) -> str:
+        """The end of icecast's error log, for failure messages (the folder is gone after `stop()`)."""
         return tail(self.root / "log" / "error.log", 4000)
 
     def stop(self) -> None:
-        for feeder in self.feeders:
-            feeder.stop()
-        if self.process is not None:
-            stop_process(self.process)
+        """Stop the feeders and icecast2 by their PIDs (in parallel); remove the temporary folder."""
+        stop_processes([feeder.process for feeder in self.feeders] + ([self.process] if self.process else []))
         self._stop_forked()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -317,6 +336,7 @@ class Hls:
         return f"http://127.0.0.1:{self.port}/{name}"
 
     def segments(self) -> int:
+        """How many segments the served playlist lists now (0 while nothing answers)."""
         try:
             response = requests.get(self.url(), timeout=1)
         except requests.RequestException:  # not listening yet
@@ -345,6 +365,5 @@ class Hls:
         wait_until(lambda: self.segments() >= segments, "HLS playlist", self.encoder, output)
 
     def stop(self) -> None:
-        for process in (self.encoder, self.server):
-            if process is not None:
-                stop_process(process)
+        """Stop the encoder and the web server by their PIDs."""
+        stop_processes([process for process in (self.encoder, self.server) if process is not None])

@@ -26,7 +26,7 @@ from sources import Feeder, Hls, Icecast, codec_of, has_encoder, record
 NO_VORBIS = pytest.mark.skipif(not has_encoder("libvorbis"), reason="this ffmpeg has no libvorbis")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def intro(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 s of low-rate MP3 (32 kbit/s, 160 KB) that icecast sends to each new listener before the live stream:
     a replay of more than 30 s that arrives within about a second."""
@@ -37,43 +37,44 @@ def intro(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def icecast() -> Iterator[Icecast]:
     """Icecast with its default burst-on-connect: 64 KB, 4 s of MP3 at 128 kbit/s and, once the feeder has run
     that long, over 30 s of the sine tone in Vorbis (it compresses to ~13 kbit/s)."""
     server = Icecast()
     try:
         server.start()
-        server.feed("/live.mp3", "mp3")
-        server.feed("/live.aac", "aac")
+        feeders = [server.start_feeder("/live.mp3", "mp3"), server.start_feeder("/live.aac", "aac"),
+                   server.start_feeder("/mislabelled.aac", "aac", content_type="audio/mpeg")]
         if has_encoder("libvorbis"):
-            server.feed("/live.ogg", "ogg")
-        server.feed("/mislabelled.aac", "aac", content_type="audio/mpeg")
+            feeders.append(server.start_feeder("/live.ogg", "ogg"))
+        for started in feeders:
+            server.wait_live(started)
         yield server
     finally:
         server.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def bursts_fill_meanwhile(icecast: Icecast) -> None:
     """Start the default-burst Icecast before anything else (see the module docstring)."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def icecast_no_burst(intro: Path) -> Iterator[Icecast]:
     """Icecast with `<burst-size>0</burst-size>`; /intro.mp3 plays the intro file to each new listener first."""
     server = Icecast(burst_size=0, mounts={"/intro.mp3": {"intro": "/intro-40s.mp3"}},
                      webroot_files={"intro-40s.mp3": intro})  # not the mount's name: icecast would serve the file
     try:
         server.start()
-        server.feed("/live.mp3", "mp3")
-        server.feed("/intro.mp3", "mp3")
+        for started in [server.start_feeder("/live.mp3", "mp3"), server.start_feeder("/intro.mp3", "mp3")]:
+            server.wait_live(started)
         yield server
     finally:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hls]:
     folder = tmp_path_factory.mktemp("hls") / "served"
     folder.mkdir()
