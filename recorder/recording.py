@@ -159,12 +159,12 @@ class _Capture:
             while not self.stop.is_set() and self._remaining() >= MIN_PART_SECONDS and not self.error:
                 if self._disk_is_low():
                     break
-                started = time.time()
+                if index == 0:
+                    self._input_format = input_format_of(self.job.stream, self.options.rw_timeout_seconds)
+                started = time.time()  # after the format check: a part's span is ffmpeg's time alone
                 output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
                 ffmpeg_log.flush()
                 part_log_start = self._log_offset = max(self._log_offset, ffmpeg_log.tell())
-                if index == 0:
-                    self._input_format = input_format_of(self.job.stream, self.options.rw_timeout_seconds)
                 process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options,
                                                         self._input_format),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)

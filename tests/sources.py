@@ -344,13 +344,13 @@ class Hls:
         lines = response.text.splitlines() if response.status_code == 200 else []
         return sum(line.endswith(".ts") for line in lines)
 
-    def start(self, segments: int = 3) -> None:
-        """Start both processes; return once the served playlist lists `segments` segments."""
-        output = self.folder.parent / "hls-encoder.out"
+    def start(self) -> None:
+        """Start the encoder and the web server; return once the server answers (see `wait_ready`)."""
         # temp_file: a segment appears under its name only when complete (the playlist is always renamed in)
         self.encoder = spawn(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", *sine(),
                               "-c:a", "aac", "-b:a", "96k", "-f", "hls", "-hls_time", "1", "-hls_list_size", "5",
-                              "-hls_flags", "delete_segments+temp_file", str(self.folder / "live.m3u8")], output)
+                              "-hls_flags", "delete_segments+temp_file", str(self.folder / "live.m3u8")],
+                             self.folder.parent / "hls-encoder.out")
         for attempt in range(3):
             self.port = free_port()
             served = self.folder.parent / "hls-server.out"
@@ -358,11 +358,16 @@ class Hls:
                                  "--directory", str(self.folder)], served)
             try:
                 wait_until(lambda: answers(self.url("missing")), "http.server", self.server, served)
-                break
+                return
             except RuntimeError:
                 if self.server.poll() is None or attempt == 2:
                     raise
-        wait_until(lambda: self.segments() >= segments, "HLS playlist", self.encoder, output)
+
+    def wait_ready(self, segments: int = 3) -> None:
+        """Return once the served playlist lists `segments` segments (about a second each)."""
+        assert self.encoder is not None, "start() first"
+        wait_until(lambda: self.segments() >= segments, "HLS playlist", self.encoder,
+                   self.folder.parent / "hls-encoder.out")
 
     def stop(self) -> None:
         """Stop the encoder and the web server by their PIDs."""

@@ -4,8 +4,8 @@ Icecast replays a backlog to each new listener (burst-on-connect) and HLS starts
 cases the joined recording must hold only the window's real time. Titles set through Icecast's admin API become
 chapters, a source that goes away and comes back is a gap, and an HLS playlist cannot make ffmpeg read local files.
 
-The default-burst Icecast starts first (autouse) and its tests come after the HLS ones: its 64 KB bursts fill
-meanwhile, so no test has to wait for them.
+The default-burst Icecast and the HLS encoder start first (autouse), and the tests that use neither come first:
+the 64 KB bursts fill and the playlist gets its segments meanwhile, so no test waits for them.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def icecast() -> Iterator[Icecast]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def bursts_fill_meanwhile(icecast: Icecast) -> None:
-    """Start the default-burst Icecast before anything else (see the module docstring)."""
+def sources_warm_up_meanwhile(icecast: Icecast, hls_started: Hls) -> None:
+    """Start the default-burst Icecast and the HLS encoder before anything else (see the module docstring)."""
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +75,23 @@ def icecast_no_burst(intro: Path) -> Iterator[Icecast]:
 
 
 @pytest.fixture(scope="module")
-def hls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hls]:
+def hls_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hls]:
+    """The HLS encoder and its web server, running; the playlist may not have its segments yet."""
     folder = tmp_path_factory.mktemp("hls") / "served"
     folder.mkdir()
     source = Hls(folder)
     try:
-        source.start(segments=3)
+        source.start()
         yield source
     finally:
         source.stop()
+
+
+@pytest.fixture
+def hls(hls_started: Hls) -> Hls:
+    """The live playlist, once it lists three segments (ffmpeg starts three back: the backlog to trim)."""
+    hls_started.wait_ready(segments=3)
+    return hls_started
 
 
 def feeder(server: Icecast, mount: str) -> Feeder:
@@ -99,6 +107,32 @@ def parts_audio(folder: Path) -> float:
         except ProcessingError:
             pass
     return total
+
+
+# Icecast without burst-on-connect (neither the bursts nor the playlist are needed yet)
+
+
+def test_a_replay_longer_than_30_s_on_connect_is_trimmed_not_fatal(tmp_path: Path,
+                                                                   icecast_no_burst: Icecast) -> None:
+    """Regression: ffmpeg's `-t` backstop counts replayed audio too; at `window + 30 s` ffmpeg stopped right
+    after such a replay (exit 0), every part held no live audio and the capture went from gap to gap."""
+    result, listener, _ = record(tmp_path, icecast_no_burst.url("/intro.mp3"), 3)
+    assert result.error is None and result.file is not None, result.error
+    assert listener.gaps == [] and len(sorted_parts(tmp_path)) == 1, (listener.gaps, icecast_no_burst.log())
+    assert parts_audio(tmp_path) >= 40, "the part begins with the 40 s intro"
+    assert abs(result.duration_seconds - 3) <= 0.35
+
+
+def test_without_a_burst_an_icecast_mp3_part_holds_only_real_time(tmp_path: Path,
+                                                                  icecast_no_burst: Icecast) -> None:
+    """Without a burst the audio starts once ffmpeg is connected: the start-up (the capture's Content-Type
+    request, spawning ffmpeg, connecting: 0.35-0.5 s here) is missing, and nothing is trimmed."""
+    result, listener, _ = record(tmp_path, icecast_no_burst.url("/live.mp3"), 4)
+    assert result.error is None and result.file is not None, result.error
+    assert codec_of(result.file) == "mp3" and listener.gaps == []
+    assert parts_audio(tmp_path) <= 4 + 0.2, "no burst, no backlog"
+    assert abs(result.duration_seconds - parts_audio(tmp_path)) <= 0.05, "nothing is trimmed"
+    assert 4 - 1.0 <= result.duration_seconds <= 4 + 0.2
 
 
 # HLS
@@ -156,18 +190,7 @@ def test_an_hls_playlist_cannot_make_the_capture_read_local_files(tmp_path: Path
     assert not any(sample in written for sample in samples), "no byte of the local file was copied"
 
 
-# Icecast
-
-
-def test_a_replay_longer_than_30_s_on_connect_is_trimmed_not_fatal(tmp_path: Path,
-                                                                   icecast_no_burst: Icecast) -> None:
-    """Regression: ffmpeg's `-t` backstop counts replayed audio too; at `window + 30 s` ffmpeg stopped right
-    after such a replay (exit 0), every part held no live audio and the capture went from gap to gap."""
-    result, listener, _ = record(tmp_path, icecast_no_burst.url("/intro.mp3"), 3)
-    assert result.error is None and result.file is not None, result.error
-    assert listener.gaps == [] and len(sorted_parts(tmp_path)) == 1, (listener.gaps, icecast_no_burst.log())
-    assert parts_audio(tmp_path) >= 40, "the part begins with the 40 s intro"
-    assert abs(result.duration_seconds - 3) <= 0.35
+# Icecast with its default burst-on-connect
 
 
 def test_an_icecast_mp3_capture_trims_the_burst_and_admin_titles_become_chapters(tmp_path: Path,
@@ -190,26 +213,18 @@ def test_an_icecast_mp3_capture_trims_the_burst_and_admin_titles_become_chapters
     assert chapters[0][0] == 0.0 and 1.0 <= chapters[1][0] <= 3.0, chapters
 
 
-def test_without_a_burst_an_icecast_mp3_part_holds_only_real_time(tmp_path: Path,
-                                                                  icecast_no_burst: Icecast) -> None:
-    """Without a burst the audio starts once ffmpeg is connected: the start-up (the capture's Content-Type
-    request, spawning ffmpeg, connecting: 0.35-0.5 s here) is missing, and nothing is trimmed."""
-    result, listener, _ = record(tmp_path, icecast_no_burst.url("/live.mp3"), 4)
-    assert result.error is None and result.file is not None, result.error
-    assert codec_of(result.file) == "mp3" and listener.gaps == []
-    assert parts_audio(tmp_path) <= 4 + 0.2, "no burst, no backlog"
-    assert abs(result.duration_seconds - parts_audio(tmp_path)) <= 0.05, "nothing is trimmed"
-    assert 4 - 1.0 <= result.duration_seconds <= 4 + 0.2
-
-
-@pytest.mark.parametrize("mount, codec", [("/live.aac", "aac"), pytest.param("/live.ogg", "vorbis", marks=NO_VORBIS)])
-def test_icecast_aac_and_vorbis_bursts_are_trimmed(tmp_path: Path, icecast: Icecast, mount: str, codec: str) -> None:
+# Ogg pages carry up to a second of audio each (ffmpeg's default page duration), and a part's span is measured
+# from its writes, so the trim of an Ogg stream is only as exact as a page; ADTS AAC frames are ~23 ms.
+@pytest.mark.parametrize("mount, codec, tolerance", [("/live.aac", "aac", 0.5),
+                                                     pytest.param("/live.ogg", "vorbis", 1.0, marks=NO_VORBIS)])
+def test_icecast_aac_and_vorbis_bursts_are_trimmed(tmp_path: Path, icecast: Icecast, mount: str, codec: str,
+                                                   tolerance: float) -> None:
     feeder(icecast, mount).wait_on_air(3)  # both bursts hold at least 2 s by then
     result, listener, _ = record(tmp_path, icecast.url(mount), 4)
     assert result.error is None and result.file is not None, result.error
     assert codec_of(result.file) == codec and listener.gaps == []
     assert parts_audio(tmp_path) >= 4 + 2, "the part begins with icecast's burst"
-    assert abs(result.duration_seconds - 4) <= 0.5, "the burst is not kept"
+    assert abs(result.duration_seconds - 4) <= tolerance, "the burst is not kept"
 
 
 def test_an_aac_stream_announced_as_audio_mpeg_is_still_recorded(tmp_path: Path, icecast: Icecast) -> None:
