@@ -51,7 +51,8 @@ FORMAT_GRACE_SECONDS = 6.0  # output within this long, or the announced format w
 INPUT_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/aac": "aac", "audio/aacp": "aac",
                  "audio/x-aac": "aac", "application/ogg": "ogg", "audio/ogg": "ogg"}
 TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
-PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)\.mka")
+# part-<run>-<index>-<start ms>[-<stop ms>].mka: the stop is added when we end ffmpeg ourselves
+PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)(?:-(\d+))?\.mka")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class _Capture:
     _log_offset: int = 0
     _title: str | None = None
     _input_format: str | None = None
+    _stopped_at: float | None = None
     _rate_window: list[tuple[float, int]] = field(default_factory=list)
 
     def run(self) -> CaptureResult:
@@ -168,11 +170,14 @@ class _Capture:
                 process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options,
                                                         self._input_format),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ffmpeg_log)
+                self._stopped_at = None
                 outcome = self._supervise(process, output, part_log_start)
                 index += 1
+                if self._stopped_at is not None and output.exists():
+                    output = output.rename(output.with_name(f"{output.stem}-{int(self._stopped_at * 1000)}.mka"))
                 produced = output.stat().st_size if output.exists() else 0
                 self.finished_bytes += produced
-                if not produced and self._input_format:
+                if not produced and self._input_format and outcome.startswith("no "):
                     log.warning("session %s: the server's Content-Type said %s, but ffmpeg found none; letting "
                                 "ffmpeg detect the format from now on", self.job.session_id, self._input_format)
                     self._input_format = None  # some servers announce AAC as audio/mpeg
@@ -225,6 +230,7 @@ class _Capture:
                 next_disk_check = time.monotonic() + 5
                 reason = "disk" if self._disk_is_low() else None
             if reason:
+                self._stopped_at = time.time()  # what arrives after this is not part of the window
                 _end(process)
                 self._read_titles()
                 return "stopped" if reason == "disk" else reason
@@ -347,7 +353,7 @@ def _exit_reason(code: int, ffmpeg_log: Path, offset: int) -> str:
     with open(ffmpeg_log, "rb") as file:
         file.seek(offset)
         lines = [line for line in file.read().decode("utf-8", "replace").splitlines()
-                 if line.strip() and "Metadata update" not in line]
+                 if line.strip() and not any(noise in line for noise in ("Metadata update", "Statistics:"))]
     detail = lines[-1].split("] ", 1)[-1].strip() if lines else ""
     return f"ffmpeg ended early (exit {code}){': ' + detail[:200] if detail else ''}"
 
@@ -382,7 +388,8 @@ def timeline(parts: list[Path]) -> list[Segment]:
     segments, offset = [], 0.0
     for part in parts:
         match = PART_NAME.fullmatch(part.name)
-        wall_end = part.stat().st_mtime
+        # Where we stopped ffmpeg: a packet that was on its way then lands later and must not stretch the part.
+        wall_end = int(match.group(4)) / 1000 if match and match.group(4) else part.stat().st_mtime
         span = max(0.0, wall_end - (int(match.group(3)) / 1000 if match else wall_end))
         try:
             duration = probe_duration(part)
