@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from recorder.eventlog import EventLog, LogCorruptError, LogLockedError, LogWriteError, scan
 from recorder.events import Event, StreamConfig, StreamCreated, StreamDeleted, encode
 
+from conftest import tmpfs
 from strategies import payloads
 
 
@@ -137,15 +139,10 @@ def test_subscribers_see_every_durable_event_once_in_order(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path):
-    """A 64 KiB tmpfs: a real full disk, not a mock."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB disk: a real full disk, not a mock."""
+    with tmpfs(tmp_path / "tiny", "size=64k") as mount:
+        yield mount
 
 
 def test_a_full_disk_refuses_the_change_and_keeps_the_log_whole(tiny_disk: Path) -> None:

@@ -8,7 +8,6 @@ import random
 import signal
 import socket
 import stat
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pytest
 
 from recorder.transfer import HostKey, TransferError, Uploaded, check_destination, fetch_host_key, trust_host, upload
 
+from conftest import tmpfs
 from sshd import Sshd, authorize, fingerprint, keygen, start_sshd
 
 
@@ -417,13 +417,8 @@ def test_a_file_where_the_folder_should_be_is_permanent(sshd: Sshd, keys: Keys, 
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A folder on a read-only tmpfs. Root ignores file permissions, so chmod 555 would not stop the server;
     a read-only mount does (EROFS, which OpenSSH's SFTP server reports as a plain "Failure")."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mount.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    with tmpfs(tmp_path / "read-only", "ro,size=1m") as folder:
+        yield folder
 
 
 def test_read_only_folder_is_permanent(sshd: Sshd, keys: Keys, known_hosts: Path, read_only_folder: Path,
