@@ -40,6 +40,12 @@ def recorder(tmp_path: Path, key: Path, **env: str) -> Server:
     return start_server(state, **{"RETRY_DELAY_SECONDS": "1", **env})
 
 
+def pin(tmp_path: Path, sshd: Sshd) -> None:
+    """Start the recorder with the test server's host key already trusted."""
+    (tmp_path / "state" / "config").mkdir(parents=True)
+    (tmp_path / "state" / "config" / "known_hosts").write_text(sshd.known_hosts_line())
+
+
 def record(server: Server, stream_url: str, destination: str, name: str = "Delivered FM") -> int:
     api = server.client()
     stream = api.post(server.url + "/api/streams", timeout=5,
@@ -111,8 +117,7 @@ def test_unknown_host_fails_at_once_then_trust_and_retry_deliver(tmp_path: Path,
 
 def test_a_server_that_is_down_is_retried_until_it_is_back(tmp_path: Path, sshd: Sshd, stream: str,
                                                            client_key: tuple[Path, Path]) -> None:
-    (tmp_path / "state" / "config").mkdir(parents=True)
-    (tmp_path / "state" / "config" / "known_hosts").write_text(sshd.known_hosts_line())
+    pin(tmp_path, sshd)
     sshd.stop()
     server = recorder(tmp_path, client_key[0], DEFAULT_MAX_RETRIES="6", CLEANUP_AFTER_TRANSFER="false")
     try:
@@ -133,8 +138,7 @@ def test_a_server_that_is_down_is_retried_until_it_is_back(tmp_path: Path, sshd:
 
 
 def test_a_wrong_key_fails_at_once_without_retries(tmp_path: Path, sshd: Sshd, stream: str) -> None:
-    (tmp_path / "state" / "config").mkdir(parents=True)
-    (tmp_path / "state" / "config" / "known_hosts").write_text(sshd.known_hosts_line())
+    pin(tmp_path, sshd)
     stranger = keygen(tmp_path / "stranger")
     server = recorder(tmp_path, stranger, DEFAULT_MAX_RETRIES="5")
     try:
@@ -149,8 +153,7 @@ def test_a_wrong_key_fails_at_once_without_retries(tmp_path: Path, sshd: Sshd, s
 
 def test_pending_transfers_survive_a_kill_and_arrive_once(tmp_path: Path, sshd: Sshd, stream: str,
                                                           client_key: tuple[Path, Path]) -> None:
-    (tmp_path / "state" / "config").mkdir(parents=True)
-    (tmp_path / "state" / "config" / "known_hosts").write_text(sshd.known_hosts_line())
+    pin(tmp_path, sshd)
     sshd.stop()
     server = recorder(tmp_path, client_key[0], RETRY_DELAY_SECONDS="30", DEFAULT_MAX_RETRIES="5")
     target = tmp_path / "remote"
