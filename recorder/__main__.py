@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from . import settings as settings_module
+from .audit import type_matches
 from .eventlog import LogCorruptError, LogLockedError, scan
 from .views import replay
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="run the web UI, API and scheduler in the foreground")
     events = commands.add_parser("events", help="print the event log (JSON lines)")
     events.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they come")
-    events.add_argument("--type", help="only events of this type or type prefix, e.g. stream or session.failed")
+    events.add_argument("--type", help="only events of this type or family, e.g. stream or session.failed")
     commands.add_parser("check", help="replay the log and report counts and problems without serving")
     imported = commands.add_parser("import-log", help="turn a copied events.jsonl into a backup you can restore")
     imported.add_argument("file", type=Path)
@@ -83,7 +84,7 @@ def print_events(path: Path, follow: bool, type_prefix: str | None) -> int:
                 data = file.read()
             end = data.rfind(b"\n") + 1
             for line in data[:end].splitlines():
-                if not type_prefix or _type_of(line).startswith(type_prefix):
+                if not type_prefix or type_matches(_type_of(line), type_prefix):
                     sys.stdout.write(line.decode() + "\n")
             sys.stdout.flush()
             offset += end

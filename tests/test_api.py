@@ -251,6 +251,27 @@ def test_sessions_filter_and_page(api: requests.Session, server: Server) -> None
     assert api.get(server.url + "/api/sessions/999999", timeout=5).status_code == 404
 
 
+
+def test_events_page_the_audit_trail_with_filters(api: requests.Session, server: Server) -> None:
+    stream = new_stream(api, server)
+    schedule = new_schedule(api, server, stream["id"])
+    assert api.put(f"{server.url}/api/streams/{stream['id']}", json={"artist": "Someone Else"},
+                   timeout=5).status_code == 200
+    mine = api.get(server.url + "/api/events", params={"stream_id": stream["id"], "limit": 2}, timeout=5).json()
+    assert [(e["type"], e["source"]) for e in mine["events"]] == [("stream.updated", "api"),
+                                                                  ("schedule.created", "api")]
+    assert mine["events"][1]["data"]["schedule_id"] == schedule["id"] and mine["before"] == mine["events"][1]["seq"]
+    older = api.get(server.url + "/api/events", params={"stream_id": stream["id"], "before": mine["before"]},
+                    timeout=5).json()
+    assert [e["type"] for e in older["events"]] == ["stream.created"] and older["before"] is None
+    streams_only = api.get(server.url + "/api/events", params={"type": "stream", "limit": 500}, timeout=5).json()
+    assert streams_only["events"] and all(e["type"].startswith("stream.") for e in streams_only["events"])
+    future = api.get(server.url + "/api/events", params={"from": "2999-01-01"}, timeout=5).json()
+    assert future["events"] == []
+    for params, field in (({"from": "yesterday"}, "from"), ({"before": "-1"}, "before"), ({"limit": 0}, "limit")):
+        bad = api.get(server.url + "/api/events", params=params, timeout=5)
+        assert bad.status_code == 400 and bad.json()["field"] == field
+
 def png_bytes() -> bytes:
     """A real 2x2 PNG, built by hand (zlib + CRCs) so the test needs no image library."""
     import struct

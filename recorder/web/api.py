@@ -12,6 +12,10 @@ import bottle
 
 from .. import backup, cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
+from ..audit import AuditFilter
+from ..audit import page as audit_page
+from ..eventlog import read_events
+from ..events import record
 from ..logs import LEVELS, LOG_FILES, read_log
 from ..monitor import system_status
 from ..probe import probe
@@ -230,6 +234,21 @@ def install(app: bottle.Bottle, context: Context) -> None:
                               **read_log(context.settings.logs_dir / name, level, limit,
                                          int(after) if after is not None else None)})
 
+    @app.get("/api/events")
+    @handle_errors
+    def list_events() -> Any:
+        query = bottle.request.query
+        limit, _ = _paging(query.get("limit", "100"), "0")
+        wanted = AuditFilter(types=tuple(kind for kind in query.get("type", "").split(",") if kind),
+                             source=query.get("source") or None,
+                             stream_id=_whole(query.get("stream_id"), "stream_id"),
+                             session_id=_whole(query.get("session_id"), "session_id"),
+                             since=_moment(query.get("from"), "from"), until=_moment(query.get("to"), "to"))
+        found = audit_page(read_events(settings.event_log_path), wanted, _whole(query.get("before"), "before"),
+                           limit)
+        return json_response({"events": [record(event) for event in found.events], "before": found.before,
+                              "limit": limit})
+
     @app.post("/api/backup/create")
     @handle_errors
     def create_backup() -> Any:
@@ -404,6 +423,26 @@ def _day(text: str | None, field: str) -> str | None:
         return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
     except ValueError:
         raise error_response(400, "use a date like 2026-11-29", field) from None
+
+
+def _whole(text: str | None, field: str) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit():
+        raise error_response(400, f"{field} must be a whole number", field)
+    return int(text)
+
+
+def _moment(text: str | None, field: str) -> datetime | None:
+    """An ISO time filter bound; a bare date means its midnight UTC, a time without a zone means UTC."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise error_response(400, "use an ISO time like 2026-11-29T09:00:00Z or a date like 2026-11-29",
+                             field) from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _paging(limit: str, offset: str) -> tuple[int, int]:

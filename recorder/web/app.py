@@ -46,7 +46,7 @@ class Context:
 
 
 def json_response(body: Any, status: int = 200, **headers: str) -> bottle.HTTPResponse:
-    return bottle.HTTPResponse(orjson.dumps(body), status,
+    return bottle.HTTPResponse(orjson.dumps(body, option=orjson.OPT_UTC_Z), status,
                                {"Content-Type": "application/json; charset=utf-8", **headers})
 
 
