@@ -8,14 +8,10 @@ field and says what is wrong in words a user can act on.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from typing import Any, Mapping
 
-from . import cron
-from .destination import parse_destination
 from .events import (
     Event,
     HostTrusted,
@@ -33,161 +29,20 @@ from .events import (
     TransferRetryRequested,
 )
 from .store import Store
-from .views import Views
+from .validation import (
+    MAX_DURATION_MINUTES,
+    SCHEDULE_FIELDS,
+    STREAM_FIELDS,
+    CommandError,
+    Conflict,
+    Invalid,
+    NotFound,
+    clean,
+    whole_number,
+)
+from .views import Views, config_of
 
-
-class CommandError(Exception):
-    """A change was refused; `field` is the input field at fault, if one is."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class Invalid(CommandError):
-    """The input is malformed or breaks a rule."""
-
-
-class NotFound(CommandError):
-    """The thing to change does not exist."""
-
-
-class Conflict(CommandError):
-    """The change clashes with the current state (duplicate name, stream still in use)."""
-
-
-STREAM_URL_SCHEMES = ("http", "https", "rtmp", "rtmps")
-MAX_DURATION_MINUTES = 7 * 24 * 60
-MAX_PADDING_SECONDS = 3600
-# Fields the API shows but a client cannot set; tolerated in input so a client can PUT back what it GOT.
-READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "next_run", "description", "stream_name",
-                              "artwork"})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-Validator = Callable[[Any, str], Any]
-
-
-def _text(max_length: int, required: bool = False) -> Validator:
-    def check(value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise Invalid("must be text", field)
-        value = value.strip()
-        if required and not value:
-            raise Invalid("must not be empty", field)
-        if len(value) > max_length:
-            raise Invalid(f"must be at most {max_length} characters", field)
-        if _CONTROL.search(value):
-            raise Invalid("must not contain control characters", field)
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise Invalid("must be valid Unicode text (it holds a lone surrogate)", field) from None
-        return value
-
-    return check
-
-
-def _whole_number(low: int, high: int) -> Validator:
-    def check(value: Any, field: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid("must be a whole number", field)
-        if not low <= value <= high:
-            raise Invalid(f"must be between {low} and {high}", field)
-        return value
-
-    return check
-
-
-def _boolean(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid("must be true or false", field)
-    return value
-
-
-def _optional(check: Validator) -> Validator:
-    return lambda value, field: None if value is None else check(value, field)
-
-
-def _key_file_name(value: Any, field: str) -> str:
-    name = _text(100)(value, field)
-    if name and not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", name):
-        raise Invalid("must be a file name inside the config folder (letters, digits, . _ -)", field)
-    return name
-
-
-def _stream_url(value: Any, field: str) -> str:
-    url = _text(2000, required=True)(value, field)
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in STREAM_URL_SCHEMES:
-        raise Invalid(f"must start with {', '.join(s + '://' for s in STREAM_URL_SCHEMES)} "
-                      f"(not {parts.scheme or 'a bare path'})", field)
-    if not parts.hostname or " " in url:
-        raise Invalid("must name a host, e.g. http://radio.example.org:8000/live.mp3", field)
-    return url
-
-
-def _destination(value: Any, field: str) -> str:
-    text = _text(500)(value, field)
-    if not text:
-        return ""
-    try:
-        parse_destination(text)
-    except ValueError as error:
-        raise Invalid(str(error), field) from None
-    return text
-
-
-def _cron(value: Any, field: str) -> str:
-    try:
-        return cron.parse(_text(200, required=True)(value, field)).expression
-    except cron.CronError as error:
-        raise Invalid(str(error), field) from None
-
-
-def _timezone(value: Any, field: str) -> str:
-    try:
-        cron.zone(_text(64, required=True)(value, field))
-    except cron.CronError as error:
-        raise Invalid(str(error), field) from None
-    return value.strip()
-
-
-STREAM_FIELDS: dict[str, Validator] = {
-    "name": _text(100, required=True),
-    "url": _stream_url,
-    "artist": _text(200),
-    "album": _text(200),
-    "album_artist": _text(200),
-    "scp_destination": _destination,
-    "user_agent": _text(200),
-    "ssh_key": _key_file_name,
-    "max_retries": _optional(_whole_number(0, 20)),
-    "upload_sidecar": _boolean,
-}
-SCHEDULE_FIELDS: dict[str, Validator] = {
-    "stream_id": _whole_number(1, 2**31),
-    "cron": _cron,
-    "duration_minutes": _whole_number(1, MAX_DURATION_MINUTES),
-    "active": _boolean,
-    "timezone": _timezone,
-    "pad_before_seconds": _whole_number(0, MAX_PADDING_SECONDS),
-    "pad_after_seconds": _whole_number(0, MAX_PADDING_SECONDS),
-}
-
-
-def clean(fields: Any, validators: Mapping[str, Validator], required: tuple[str, ...]) -> dict[str, Any]:
-    """Check an input object field by field: no unknown fields, no missing required ones, right types."""
-    if not isinstance(fields, Mapping):
-        raise Invalid("expected a JSON object")
-    for name in fields:
-        if name not in validators and name not in READ_ONLY_FIELDS:
-            raise Invalid(f"unknown field (known: {', '.join(validators)})", str(name))
-    for name in required:
-        if name not in fields:
-            raise Invalid("is required", name)
-    return {name: validators[name](value, name) for name, value in fields.items() if name in validators}
+__all__ = ["CommandError", "Commands", "Conflict", "Invalid", "NotFound"]
 
 
 def decide_create_stream(views: Views, fields: Any) -> list[Payload]:
@@ -229,7 +84,7 @@ def decide_update_schedule(views: Views, schedule_id: int, fields: Any) -> list[
     row = views.get("schedules", schedule_id)
     if row is None:
         raise NotFound(f"schedule {schedule_id} does not exist")
-    current = ScheduleConfig(**_config_fields(ScheduleConfig, row))
+    current = config_of(ScheduleConfig, row)
     config = dataclasses.replace(current, **clean(fields, SCHEDULE_FIELDS, ()))
     if config.stream_id != current.stream_id:
         _existing_stream(views, config.stream_id, field="stream_id")
@@ -264,7 +119,7 @@ def decide_fire(views: Views, schedule_id: int, fire_time: datetime, now: dateti
         return []
     if any(row["fire_time"] == fire_time for row in views.sessions_of(schedule_id)):
         return []
-    config = ScheduleConfig(**_config_fields(ScheduleConfig, row))
+    config = config_of(ScheduleConfig, row)
     start, end = schedule_window(config, fire_time)
     session_id = views.next_id("sessions")
     scheduled = SessionScheduled(session_id, config.stream_id, schedule_id, fire_time, start, end)
@@ -274,7 +129,7 @@ def decide_fire(views: Views, schedule_id: int, fire_time: datetime, now: dateti
 
 
 def decide_record_now(views: Views, stream_id: int, fields: Any, now: datetime) -> list[Payload]:
-    values = clean(fields, {"duration_seconds": _whole_number(1, MAX_RECORD_NOW_SECONDS)}, ("duration_seconds",))
+    values = clean(fields, {"duration_seconds": whole_number(1, MAX_RECORD_NOW_SECONDS)}, ("duration_seconds",))
     _existing_stream(views, stream_id)
     end = now + timedelta(seconds=values["duration_seconds"])
     return [SessionScheduled(views.next_id("sessions"), stream_id, None, now, now, end)]
@@ -320,18 +175,18 @@ def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload
     next_stream, next_schedule = views.next_id("streams"), views.next_id("schedules")
     stream_ids: dict[int, int] = {}
     for row in backup.streams():
-        config = StreamConfig(**_config_fields(StreamConfig, row))
+        config = config_of(StreamConfig, row)
         current = views.stream_named(config.name)
         if current is None:
             events.append(StreamCreated(next_stream, config))
             stream_ids[row.doc_id], next_stream = next_stream, next_stream + 1
         else:
             stream_ids[row.doc_id] = current.doc_id
-            if overwrite and StreamConfig(**_config_fields(StreamConfig, current)) != config:
+            if overwrite and config_of(StreamConfig, current) != config:
                 events.append(StreamUpdated(current.doc_id, config))
     kept: set[int] = set()
     for row in backup.schedules():
-        config = dataclasses.replace(ScheduleConfig(**_config_fields(ScheduleConfig, row)),
+        config = dataclasses.replace(config_of(ScheduleConfig, row),
                                      stream_id=stream_ids[row["stream_id"]])
         same = [s for s in views.schedules(config.stream_id)
                 if _schedule_key(s) == _schedule_key(vars(config)) and s.doc_id not in kept]  # one to one
@@ -365,17 +220,13 @@ def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> 
         if field:
             raise Invalid(f"stream {stream_id} does not exist", field)
         raise NotFound(f"stream {stream_id} does not exist")
-    return StreamConfig(**_config_fields(StreamConfig, row))
+    return config_of(StreamConfig, row)
 
 
 def _check_unique_name(views: Views, name: str, own_id: int | None) -> None:
     other = views.stream_named(name)
     if other is not None and other.doc_id != own_id:
         raise Conflict(f"a stream named {other['name']!r} already exists (id {other.doc_id})", "name")
-
-
-def _config_fields(config_type: type, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {field.name: row[field.name] for field in dataclasses.fields(config_type)}
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ dicts (TinyDB's own writes copy the whole table each time, far too slow for repl
 
 from __future__ import annotations
 
+import dataclasses
 from functools import singledispatch
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, TypeVar
 
 from tinydb import Query, TinyDB
 from tinydb.storages import MemoryStorage
@@ -39,6 +40,7 @@ from .events import (
     TransferRetryRequested,
 )
 
+C = TypeVar("C")
 TABLES = ("streams", "schedules", "sessions", "transfers", "hosts")
 Rows = dict[str, dict[str, dict[str, Any]]]
 
@@ -96,6 +98,11 @@ class Views:
     def snapshot(self) -> dict[str, Any]:
         """Everything the views hold, as plain data (for comparing replays)."""
         return {"rows": self.rows, "last_seq": self.last_seq, "highest_ids": self.highest_ids}
+
+
+def config_of(config_type: type[C], row: Mapping[str, Any]) -> C:
+    """The configuration a stream or schedule row was projected from (rows add id and times)."""
+    return config_type(**{field.name: row[field.name] for field in dataclasses.fields(config_type)})
 
 
 def replay(events: Iterable[Event]) -> Views:
