@@ -11,6 +11,7 @@ import waitress
 
 from . import backup, logs
 from .commands import Commands
+from .config_folder import ConfigFolder
 from .delivery import DeliveryOptions
 from .eventlog import utc_now
 from .pipeline import FinishOptions
@@ -31,8 +32,15 @@ class Service:
     store: Store
     context: Context
     runner: Runner
+    config_folder: ConfigFolder
+
+    def start(self) -> None:
+        """Files first, so their schedules are armed with the rest when the runner starts."""
+        self.config_folder.start()
+        self.runner.start()
 
     def close(self) -> None:
+        self.config_folder.stop()
         self.runner.stop()
         self.store.log.wait_notified()
         self.store.close()
@@ -57,7 +65,9 @@ def open_service(settings: Settings) -> tuple[Service, str | None]:
     runner = Runner(store, commands, capture, finishing, delivering, settings.max_concurrent_recordings, utc_now,
                     nightly=lambda: nightly_backup(settings), timezone_name=settings.tz)
     signer = Signer(load_key(settings.state_dir))
-    return Service(settings, store, Context(settings, store, commands, credentials, runner, signer), runner), generated
+    config_folder = ConfigFolder(settings.config_dir, commands, settings.config_poll_seconds)
+    context = Context(settings, store, commands, credentials, runner, signer)
+    return Service(settings, store, context, runner, config_folder), generated
 
 
 def nightly_backup(settings: Settings) -> None:
@@ -84,7 +94,7 @@ def serve(settings: Settings) -> None:
         if generated:
             log.warning("Generated admin password (shown only this once; set ADMIN_PASSWORD to choose one, or "
                         "delete %s to get a new one): %s", settings.state_dir / HASH_FILE, generated)
-        service.runner.start()
+        service.start()
         signal.signal(signal.SIGTERM, _interrupt)
         server.run()  # returns after KeyboardInterrupt: waitress stops its workers
     finally:

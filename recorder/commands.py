@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from .declared import decide_config_file, decide_config_file_removed, decide_config_file_unreadable
 from .events import (
     Event,
     HostTrusted,
@@ -52,7 +53,7 @@ def decide_create_stream(views: Views, fields: Any) -> list[Payload]:
 
 
 def decide_update_stream(views: Views, stream_id: int, fields: Any) -> list[Payload]:
-    current = _existing_stream(views, stream_id)
+    current = _editable_stream(views, stream_id)
     config = dataclasses.replace(current, **clean(fields, STREAM_FIELDS, ()))
     _check_unique_name(views, config.name, stream_id)
     return [] if config == current else [StreamUpdated(stream_id, config)]
@@ -65,7 +66,7 @@ def decide_set_artwork(views: Views, stream_id: int, file_name: str) -> list[Pay
 
 
 def decide_delete_stream(views: Views, stream_id: int, cascade: bool) -> list[Payload]:
-    _existing_stream(views, stream_id)
+    _editable_stream(views, stream_id)
     schedules = views.schedules(stream_id)
     if schedules and not cascade:
         raise Conflict(f"stream {stream_id} has {len(schedules)} schedule(s); delete them first "
@@ -76,7 +77,7 @@ def decide_delete_stream(views: Views, stream_id: int, cascade: bool) -> list[Pa
 def decide_create_schedule(views: Views, fields: Any, default_timezone: str) -> list[Payload]:
     values = {"timezone": default_timezone, **clean(fields, SCHEDULE_FIELDS, ("stream_id", "cron",
                                                                               "duration_minutes"))}
-    _existing_stream(views, values["stream_id"], field="stream_id")
+    _editable_stream(views, values["stream_id"], field="stream_id")
     return [ScheduleCreated(views.next_id("schedules"), ScheduleConfig(**values))]
 
 
@@ -85,15 +86,18 @@ def decide_update_schedule(views: Views, schedule_id: int, fields: Any) -> list[
     if row is None:
         raise NotFound(f"schedule {schedule_id} does not exist")
     current = config_of(ScheduleConfig, row)
+    _editable_stream(views, current.stream_id)
     config = dataclasses.replace(current, **clean(fields, SCHEDULE_FIELDS, ()))
     if config.stream_id != current.stream_id:
-        _existing_stream(views, config.stream_id, field="stream_id")
+        _editable_stream(views, config.stream_id, field="stream_id")
     return [] if config == current else [ScheduleUpdated(schedule_id, config)]
 
 
 def decide_delete_schedule(views: Views, schedule_id: int) -> list[Payload]:
-    if views.get("schedules", schedule_id) is None:
+    row = views.get("schedules", schedule_id)
+    if row is None:
         raise NotFound(f"schedule {schedule_id} does not exist")
+    _editable_stream(views, row["stream_id"])
     return [ScheduleDeleted(schedule_id)]
 
 
@@ -169,11 +173,13 @@ def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload
     """Events that bring streams, schedules and trusted hosts to the backup's (overwrite) or add what is missing.
 
     Streams are matched by name and schedules by what they do (stream, cron, zone, length, padding), so
-    restoring the same backup twice appends nothing the second time. History is never rewritten.
+    restoring the same backup twice appends nothing the second time. History is never rewritten. Streams a
+    config file owns are left to the file, as are their schedules.
     """
     events: list[Payload] = []
     next_stream, next_schedule = views.next_id("streams"), views.next_id("schedules")
     stream_ids: dict[int, int] = {}
+    from_files = {s.doc_id for s in views.streams() if views.config_file_of(s.doc_id) is not None}
     for row in backup.streams():
         config = config_of(StreamConfig, row)
         current = views.stream_named(config.name)
@@ -182,12 +188,14 @@ def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload
             stream_ids[row.doc_id], next_stream = next_stream, next_stream + 1
         else:
             stream_ids[row.doc_id] = current.doc_id
-            if overwrite and config_of(StreamConfig, current) != config:
+            if overwrite and current.doc_id not in from_files and config_of(StreamConfig, current) != config:
                 events.append(StreamUpdated(current.doc_id, config))
     kept: set[int] = set()
     for row in backup.schedules():
         config = dataclasses.replace(config_of(ScheduleConfig, row),
                                      stream_id=stream_ids[row["stream_id"]])
+        if config.stream_id in from_files:
+            continue
         same = [s for s in views.schedules(config.stream_id)
                 if _schedule_key(s) == _schedule_key(vars(config)) and s.doc_id not in kept]  # one to one
         if not same:
@@ -198,8 +206,9 @@ def decide_restore(views: Views, backup: Views, overwrite: bool) -> list[Payload
         if overwrite and same[0]["active"] != config.active:
             events.append(ScheduleUpdated(same[0].doc_id, config))
     if overwrite:
-        wanted_streams = set(stream_ids.values())
-        events += [ScheduleDeleted(s.doc_id) for s in views.schedules() if s.doc_id not in kept]
+        wanted_streams = set(stream_ids.values()) | from_files
+        events += [ScheduleDeleted(s.doc_id) for s in views.schedules()
+                   if s.doc_id not in kept and s["stream_id"] not in from_files]
         events += [StreamDeleted(s.doc_id) for s in views.streams() if s.doc_id not in wanted_streams]
     for host in backup.all("hosts"):
         known = views.trusted_host(host["host"], host["port"])
@@ -221,6 +230,15 @@ def _existing_stream(views: Views, stream_id: int, field: str | None = None) -> 
             raise Invalid(f"stream {stream_id} does not exist", field)
         raise NotFound(f"stream {stream_id} does not exist")
     return config_of(StreamConfig, row)
+
+
+def _editable_stream(views: Views, stream_id: int, field: str | None = None) -> StreamConfig:
+    """A stream the API may change: it exists and no config file owns it (the file would undo the change)."""
+    config = _existing_stream(views, stream_id, field)
+    owner = views.config_file_of(stream_id)
+    if owner is not None:
+        raise Conflict(f"stream {stream_id} comes from the config file {owner}; change it there", field)
+    return config
 
 
 def _check_unique_name(views: Views, name: str, own_id: int | None) -> None:
@@ -271,6 +289,16 @@ class Commands:
                    source: str) -> list[Event]:
         return self.store.execute(
             lambda views: decide_trust_host(views, host, port, key_type, key_base64, fingerprint), source)
+
+    def apply_config_file(self, file: str, data: bytes) -> list[Event]:
+        return self.store.execute(lambda views: decide_config_file(views, file, data, self.default_timezone),
+                                  "config")
+
+    def config_file_unreadable(self, file: str, reason: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_config_file_unreadable(views, file, reason), "config")
+
+    def remove_config_file(self, file: str) -> list[Event]:
+        return self.store.execute(lambda views: decide_config_file_removed(views, file), "config")
 
     def restore(self, backup: Views, overwrite: bool, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_restore(views, backup, overwrite), source)

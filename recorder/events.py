@@ -279,16 +279,52 @@ class SessionFailed:
     reason: str
 
 
+
+@dataclass(frozen=True)
+class ConfigFileApplied:
+    """A drop-in config file was read and the streams it describes (with their schedules) now match it.
+
+    The file owns these streams: the API refuses to change them, and removing the file removes them.
+    """
+
+    TYPE: ClassVar[str] = "config.applied"
+    VERSION: ClassVar[int] = 1
+    file: str
+    stream_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigFileFailed:
+    """A config file could not be used; nothing changed. `line` (JSON syntax) or `field` points at the fault."""
+
+    TYPE: ClassVar[str] = "config.failed"
+    VERSION: ClassVar[int] = 1
+    file: str
+    error: str
+    line: int | None
+    field: str | None
+
+
+@dataclass(frozen=True)
+class ConfigFileRemoved:
+    """A config file was deleted (its streams were deleted in the same batch)."""
+
+    TYPE: ClassVar[str] = "config.removed"
+    VERSION: ClassVar[int] = 1
+    file: str
+
 Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
                 SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
                 SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
-                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted]
+                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted, ConfigFileApplied,
+                ConfigFileFailed, ConfigFileRemoved]
 PAYLOAD_TYPES: dict[str, type] = {
     cls.TYPE: cls
     for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
                 SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
                 SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
-                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted)
+                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted, ConfigFileApplied,
+                ConfigFileFailed, ConfigFileRemoved)
 }
 
 # (type, version) -> function turning that version's raw data into the next version's.
@@ -398,6 +434,13 @@ def _converter(name: str, annotation: str) -> Callable[[Any], Any] | None:
         return parse_time
     if annotation == "datetime | None":
         return lambda value: None if value is None else parse_time(value)
+    if annotation == "tuple[int, ...]":
+        def numbers(value: Any) -> tuple[int, ...]:
+            if type(value) is not list or any(type(item) is not int for item in value):
+                raise TypeError(f"{name} must be a list of whole numbers")
+            return tuple(value)
+
+        return numbers
     return None
 
 

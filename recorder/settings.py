@@ -111,6 +111,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARTWORK_DIR", "", "Uploaded artwork (default STATE_DIR/artwork).", Path),
     Setting("CONFIG_DIR", "", "SSH key, known_hosts and drop-in JSON files (default STATE_DIR/config).", Path),
     Setting("BACKUPS_DIR", "", "Backup archives (default STATE_DIR/backups).", Path),
+    Setting("CONFIG_POLL_SECONDS", "0", "0 watches CONFIG_DIR's JSON files with inotify; a number of seconds "
+            "re-scans it that often instead (bind mounts, network filesystems).", _integer(0, 3600)),
 )
 
 
@@ -137,6 +139,7 @@ class Settings:
     artwork_dir: Path
     config_dir: Path
     backups_dir: Path
+    config_poll_seconds: int
 
     @property
     def event_log_path(self) -> Path:

@@ -16,6 +16,9 @@ from tinydb.storages import MemoryStorage
 from tinydb.table import Document, Table
 
 from .events import (
+    ConfigFileApplied,
+    ConfigFileFailed,
+    ConfigFileRemoved,
     Event,
     HostTrusted,
     ScheduleCreated,
@@ -41,7 +44,7 @@ from .events import (
 )
 
 C = TypeVar("C")
-TABLES = ("streams", "schedules", "sessions", "transfers", "hosts")
+TABLES = ("streams", "schedules", "sessions", "transfers", "hosts", "config_files")
 Rows = dict[str, dict[str, dict[str, Any]]]
 
 
@@ -90,6 +93,16 @@ class Views:
         """Names are unique regardless of case and surrounding space."""
         wanted = name.strip().casefold()
         return self.table("streams").get(Query().name.test(lambda value: value.strip().casefold() == wanted))
+
+    def config_file(self, file: str) -> Document | None:
+        return self.table("config_files").get(Query().file == file)
+
+    def config_file_of(self, stream_id: int) -> str | None:
+        """The drop-in file that owns a stream (its last applied version), if one does."""
+        for row in self.rows["config_files"].values():
+            if stream_id in row["stream_ids"]:
+                return row["file"]
+        return None
 
     def next_id(self, table: str) -> int:
         """Ids are never reused, even after a delete, so old events and links stay unambiguous."""
@@ -241,6 +254,36 @@ def _host_trusted(payload: HostTrusted, views: Views, event: Event) -> None:
     row_id = old.doc_id if old else views.next_id("hosts")
     _put(views, "hosts", row_id, {"host": payload.host, "port": payload.port, "key_type": payload.key_type,
                                   "key_base64": payload.key_base64, "fingerprint": payload.fingerprint}, event)
+
+
+@project.register
+def _config_applied(payload: ConfigFileApplied, views: Views, event: Event) -> None:
+    _put_config_file(views, payload.file, event, status="applied", stream_ids=list(payload.stream_ids),
+                     error=None, line=None, field=None, applied_at=event.at)
+
+
+@project.register
+def _config_failed(payload: ConfigFileFailed, views: Views, event: Event) -> None:
+    """A bad version changes nothing: the streams of the last good one stay owned by the file."""
+    _put_config_file(views, payload.file, event, status="failed", error=payload.error, line=payload.line,
+                     field=payload.field)
+
+
+@project.register
+def _config_removed(payload: ConfigFileRemoved, views: Views, event: Event) -> None:
+    old = views.config_file(payload.file)
+    if old is not None:
+        views.rows["config_files"].pop(str(old.doc_id))
+
+
+def _put_config_file(views: Views, file: str, event: Event, **changes: Any) -> None:
+    old = views.config_file(file)
+    row = {"file": file, "status": None, "stream_ids": [], "error": None, "line": None, "field": None,
+           "applied_at": None}
+    if old is not None:
+        row.update({key: old[key] for key in row})
+    row.update(changes)
+    _put(views, "config_files", old.doc_id if old else views.next_id("config_files"), row, event)
 
 
 def _change(views: Views, table: str, row_id: int, event: Event, **changes: Any) -> None:

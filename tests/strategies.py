@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from recorder.events import (
                              PAYLOAD_TYPES,
+                             ConfigFileApplied,
+                             ConfigFileFailed,
+                             ConfigFileRemoved,
                              Event,
                              HostTrusted,
                              ScheduleConfig,
@@ -69,6 +72,10 @@ PAYLOADS = {
     TransferRetryRequested: st.builds(TransferRetryRequested, ids),
     HostTrusted: st.builds(HostTrusted, texts, st.integers(1, 65535), texts, texts, texts),
     SessionFailed: st.builds(SessionFailed, ids, texts),
+    ConfigFileApplied: st.builds(ConfigFileApplied, texts, st.lists(ids, max_size=5).map(tuple)),
+    ConfigFileFailed: st.builds(ConfigFileFailed, texts, texts, st.none() | st.integers(1, 10**6),
+                                st.none() | texts),
+    ConfigFileRemoved: st.builds(ConfigFileRemoved, texts),
 }
 assert set(PAYLOADS) == set(PAYLOAD_TYPES.values()), "every event type needs a strategy"
 payloads = st.one_of(*PAYLOADS.values())

@@ -18,7 +18,8 @@ from recorder.events import (
     StreamConfig,
     StreamCreated,
 )
-from tests.strategies import payloads
+
+from strategies import payloads
 
 T0 = datetime(2026, 11, 25, 9, tzinfo=timezone.utc)
 

@@ -20,6 +20,8 @@ from recorder.recording import CaptureResult, RecordingJob
 from recorder.runner import Runner
 from recorder.store import Store
 
+from conftest import wait_for
+
 TONE = Path(__file__).parent / ".tone.mka"
 
 
@@ -57,15 +59,6 @@ class OffsetClock:
 
     def __call__(self) -> datetime:
         return datetime.now(timezone.utc) + self.offset
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 class Rig:
