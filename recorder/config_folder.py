@@ -19,7 +19,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .commands import Commands
-from .declared import MAX_FILE_BYTES
+from .declared import MAX_FILE_BYTES, problem_text
 from .events import ConfigFileApplied, ConfigFileFailed, ConfigFileRemoved, Event
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,7 @@ def _report(name: str, events: list[Event]) -> None:
     for event in events:
         data = event.data
         if isinstance(data, ConfigFileFailed):
-            where = f" (line {data.line})" if data.line else f" (field {data.field})" if data.field else ""
-            log.warning("Config file %s not used%s: %s", name, where, data.error)
+            log.warning("Config file %s not used: %s", name, problem_text(data.error, data.line, data.field))
         elif isinstance(data, ConfigFileApplied):
             log.info("Config file %s applied: %d stream(s), %d change(s)", name, len(data.stream_ids),
                      len(events) - 1)

@@ -72,6 +72,11 @@ def decide_config_file_removed(views: Views, file: str) -> list[Payload]:
     return [*payloads, ConfigFileRemoved(file)]
 
 
+def problem_text(error: str, line: int | None, field: str | None) -> str:
+    """How a config file's fault reads in the log and the UI: where first, then what."""
+    return f"line {line}: {error}" if line else f"{field}: {error}" if field else error
+
+
 def parse(data: bytes) -> list[DeclaredStream]:
     """One stream object, or {"streams": [...]}, with the API's field names plus `schedules`."""
     if len(data) > MAX_FILE_BYTES:

@@ -39,7 +39,7 @@ MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_PADDING_SECONDS = 3600
 # Fields the API shows but a client cannot set; tolerated in input so a client can PUT back what it GOT.
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "next_run", "description", "stream_name",
-                              "artwork"})
+                              "artwork", "config_file"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Validator = Callable[[Any, str], Any]

@@ -119,7 +119,7 @@ def test_a_malformed_file_changes_nothing_and_is_reported_once(rig: Rig,
         time.sleep(SETTLE * 3 + rig.poll_seconds)
     assert rig.types().count("config.failed") == 1
     assert [r.getMessage() for r in caplog.records] == [
-        "Config file jazz.json not used (line 3): not valid JSON: Expecting property name enclosed in double "
+        "Config file jazz.json not used: line 3: not valid JSON: Expecting property name enclosed in double "
         "quotes (line 3, column 1)"]
 
 

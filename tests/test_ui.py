@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -168,6 +170,41 @@ def test_the_journey_from_login_to_a_finished_recording(browser: Browser, ui_ser
     shoot(page, "login")
     assert errors == [], f"the browser reported errors: {errors}"
 
+
+
+def test_a_dropped_config_file_shows_up_marked_and_its_errors_on_the_dashboard(browser: Browser,
+                                                                              tmp_path: Path) -> None:
+    server = start_server(tmp_path / "state")
+    try:
+        page = browser.new_page(viewport=SIZES["desktop"])
+        log_in(page, server, "/streams")
+        config = server.state_dir / "config"
+        started = time.monotonic()
+        (config / "drop-in.json").write_text(json.dumps({
+            "name": "Dropped FM", "url": "http://127.0.0.1:9/dropped.mp3", "artist": "From A File",
+            "schedules": [{"cron": "0 9 * * 1-5", "duration_minutes": 30}]}))
+        card = page.locator("article.stream", has_text="Dropped FM")
+        while not card.count() and time.monotonic() - started < 5:
+            page.wait_for_timeout(250)
+            page.reload()
+        assert card.count() == 1, "the stream from the file is not on the Streams page within 5 s"
+        expect(card.locator(".badge.from-file")).to_have_text("from drop-in.json")
+        expect(card.locator("button", has_text="Edit")).to_have_count(0)
+        expect(card.locator("button", has_text="Record now")).to_have_count(1)
+        shoot(page, "streams-from-file")
+
+        (config / "broken.json").write_text('{"name": "Broken FM",\n  "url": "http://127.0.0.1:9/b.mp3",,\n}')
+        page.goto(server.url + "/")
+        problem = page.locator(".config-files li", has_text="broken.json")
+        for _ in range(20):
+            if problem.count():
+                break
+            page.wait_for_timeout(250)
+            page.reload()
+        expect(problem).to_contain_text("line 2: not valid JSON")
+        shoot(page, "dashboard-config-error")
+    finally:
+        server.stop()
 
 def test_changes_with_the_cookie_need_the_csrf_token(ui_server: Server) -> None:
     session = requests.Session()

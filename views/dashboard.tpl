@@ -10,6 +10,18 @@
     <span class="sub"><a href="/sessions">history</a></span></div>
 </section>
 
+% if broken_files:
+<section class="config-files">
+  <h2>Config files not used</h2>
+  <ul>
+  % for f in broken_files:
+    <li><a href="/streams#config-{{f['file']}}"><code>{{f['file']}}</code></a>
+      <span class="error">{{problem_text(f['error'], f['line'], f['field'])}}</span></li>
+  % end
+  </ul>
+</section>
+% end
+
 <section>
   <h2>Recording now</h2>
   <div id="live" class="live" data-poll="/api/sessions?status=recording&limit=50">

@@ -1,6 +1,8 @@
 % rebase('layout.tpl', title='Schedules')
 % if streams:
 <p class="actions"><button type="button" class="primary" data-open="schedule-form" data-reset="1">Add schedule</button></p>
+% elif any_streams:
+<p class="empty">Every stream comes from a config file: add its schedules in the file.</p>
 % else:
 <p class="empty">Add a <a href="/streams">stream</a> first; a schedule records one of your streams.</p>
 % end
@@ -47,7 +49,11 @@
   <tbody>
   % for s in sorted(schedules, key=lambda s: (s['next_run'] is None, s['next_run'] or '')):
     <tr id="schedule-{{s['id']}}" data-schedule='{{json_row(s)}}'>
-      <td>{{s['stream_name']}}</td>
+      <td>{{s['stream_name']}}
+        % if s['stream_id'] in from_file:
+        <br><span class="badge from-file" title="Edit {{from_file[s['stream_id']]}} in the config folder to change this schedule">from {{from_file[s['stream_id']]}}</span>
+        % end
+      </td>
       <td><strong>{{s['description']}}</strong><br><code>{{s['cron']}}</code> <span class="muted">{{s['timezone']}}</span></td>
       % if s['next_run']:
       <td><time datetime="{{s['next_run']}}">{{s['next_run']}}</time></td>
@@ -55,13 +61,18 @@
       <td><span class="muted">paused</span></td>
       % end
       <td>{{'%dh %02dm' % divmod(s['duration_minutes'], 60)}}</td>
+      % if s['stream_id'] in from_file:
+      <td>{{'yes' if s['active'] else 'no'}}</td>
+      <td></td>
+      % else:
       <td><label class="switch"><input type="checkbox" {{'checked' if s['active'] else ''}} data-toggle="/api/schedules/{{s['id']}}" aria-label="Active"><span></span></label></td>
       <td class="buttons"><button type="button" data-edit="schedule-form">Edit</button>
         <button type="button" class="danger" data-delete="/api/schedules/{{s['id']}}" data-confirm="Delete this schedule? Past recordings are kept.">Delete</button></td>
+      % end
     </tr>
   % end
   </tbody>
 </table>
-% elif streams:
+% elif any_streams:
 <p class="empty">No schedules yet.</p>
 % end

@@ -1,6 +1,27 @@
 % rebase('layout.tpl', title='Streams')
 <p class="actions"><button type="button" class="primary" data-open="stream-form" data-reset="1">Add stream</button></p>
 
+% if config_files:
+<section class="config-files">
+  <h2>Config files <span class="muted">in {{config_dir}}</span></h2>
+  <ul>
+  % for f in config_files:
+    <li id="config-{{f['file']}}"><code>{{f['file']}}</code>
+      % if f['status'] == 'failed':
+      <span class="badge failed">not used</span>
+      <span class="error">{{problem_text(f['error'], f['line'], f['field'])}}</span>
+      % if f['stream_ids']:
+      <span class="muted">(its last good version still applies)</span>
+      % end
+      % else:
+      <span class="badge completed">applied</span> <span class="muted">{{len(f['stream_ids'])}} stream(s)</span>
+      % end
+    </li>
+  % end
+  </ul>
+</section>
+% end
+
 <dialog id="stream-form" class="form-dialog">
   <form data-api="POST /api/streams" data-edit-api="PUT /api/streams/{id}" data-then="reload" novalidate>
     <h2 data-title-new="Add stream" data-title-edit="Edit stream">Add stream</h2>
@@ -42,12 +63,17 @@
     </div>
     <div class="body">
       <h2>{{s['name']}}</h2>
+      % if s['config_file']:
+      <p><span class="badge from-file" title="Edit {{s['config_file']}} in the config folder to change this stream">from {{s['config_file']}}</span></p>
+      % end
       <p class="url">{{s['url']}}</p>
       <p class="muted">{{' · '.join(x for x in (s['artist'], s['album']) if x) or 'No metadata'}}</p>
       <p class="muted">{{('→ ' + s['scp_destination']) if s['scp_destination'] else 'Recordings stay on this server'}}</p>
       <div class="result" data-result hidden></div>
       <div class="buttons wrap">
+        % if not s['config_file']:
         <button type="button" data-edit="stream-form">Edit</button>
+        % end
         <button type="button" data-test="/api/streams/{{s['id']}}/test">Test</button>
         % if s['scp_destination']:
         <button type="button" data-test="/api/streams/{{s['id']}}/test-destination">Test destination</button>
@@ -57,7 +83,9 @@
           <input name="duration_seconds" type="number" min="0.05" step="any" value="60" data-type="minutes" aria-label="Minutes to record"> min
           <button type="submit">Record now</button>
         </form>
+        % if not s['config_file']:
         <button type="button" class="danger" data-delete="/api/streams/{{s['id']}}?cascade=true" data-confirm="Delete {{s['name']}} and its schedules? Recordings already made are kept.">Delete</button>
+        % end
       </div>
     </div>
   </article>

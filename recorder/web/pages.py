@@ -13,6 +13,7 @@ import bottle
 import orjson
 
 from .. import __version__
+from ..declared import problem_text
 from .api import schedule_json
 from .app import Context, current_login
 from .auth import USER
@@ -31,6 +32,7 @@ def render(context: Context, name: str, **values: Any) -> str:
     login = current_login(context)
     return bottle.template(name, template_lookup=[VIEWS], nav=NAV, path=bottle.request.path,
                            csrf=login.csrf if login else "", version=__version__, json_row=_json_row,
+                           problem_text=problem_text,
                            **values)
 
 
@@ -89,22 +91,32 @@ def install(app: bottle.Bottle, context: Context) -> None:
         problems = sorted((s for s in sessions if s["status"] in ("failed", "missed")),
                           key=lambda s: s["id"], reverse=True)[:8]
         streams = store.read(lambda views: {row.doc_id: row["name"] for row in views.streams()})
+        broken_files = store.read(lambda views: [dict(row) for row in views.all("config_files")
+                                                 if row["status"] == "failed"])
         return render(context, "dashboard", upcoming=upcoming, problems=problems, streams=streams,
+                      broken_files=sorted(broken_files, key=lambda row: row["file"]),
                       uptime=time.monotonic() - context.started, last_seq=store.log.last_seq,
                       counts={"streams": len(streams), "schedules": len(schedules), "sessions": len(sessions)})
 
     @app.get("/streams")
     def streams_page() -> Any:
-        streams = store.read(lambda views: [dict(row) for row in views.streams()])
+        streams = store.read(lambda views: [dict(row, config_file=views.config_file_of(row.doc_id))
+                                            for row in views.streams()])
+        files = store.read(lambda views: sorted((dict(row) for row in views.all("config_files")),
+                                                key=lambda row: row["file"]))
         return render(context, "streams", streams=sorted(streams, key=lambda s: s["name"].casefold()),
+                      config_files=files, config_dir=str(context.settings.config_dir),
                       max_artwork_mb=context.settings.max_artwork_size_mb)
 
     @app.get("/schedules")
     def schedules_page() -> Any:
         now = datetime.now(timezone.utc)
         schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
-        streams = store.read(lambda views: [dict(row) for row in views.streams()])
-        return render(context, "schedules", schedules=schedules, streams=streams, default_tz=context.settings.tz)
+        streams = store.read(lambda views: [dict(row, config_file=views.config_file_of(row.doc_id))
+                                            for row in views.streams()])
+        from_file = {s["id"]: s["config_file"] for s in streams if s["config_file"]}
+        return render(context, "schedules", schedules=schedules, default_tz=context.settings.tz, from_file=from_file,
+                      streams=[s for s in streams if not s["config_file"]], any_streams=bool(streams))
 
     @app.get("/sessions")
     def sessions_page() -> Any:
