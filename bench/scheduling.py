@@ -28,8 +28,9 @@ from recorder import cron  # noqa: E402
 from recorder.commands import Commands  # noqa: E402
 from recorder.delivery import DeliveryOptions  # noqa: E402
 from recorder.eventlog import read_events  # noqa: E402
+from recorder.parts import CaptureResult  # noqa: E402
 from recorder.pipeline import FinishOptions  # noqa: E402
-from recorder.recording import CaptureResult, RecordingJob  # noqa: E402
+from recorder.recording import RecordingJob  # noqa: E402
 from recorder.runner import Runner  # noqa: E402
 from recorder.store import Store  # noqa: E402
 

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 from . import cron
 from .artwork import artwork_path
 from .events import SessionProcessed
+from .parts import chapters_of
 from .processing import Chapter, Tags, process, render_template
-from .recording import chapters_of
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ the middle of a part, where it can no longer be cut out; a new part per connecti
 a clean trim.
 
 Burst-on-connect: a server may send several seconds of old audio at once when a listener connects. A part's
-file name holds the wall-clock time ffmpeg started and its mtime the time of the last write, so the part
-covers `mtime - start` seconds of real time; any audio beyond that at its head is backlog and is skipped when
-the parts are joined (concat `inpoint`). Names and mtimes survive a crash, so this also holds for parts written
-before a restart.
+file name holds the wall-clock time ffmpeg started (and, when we end it, the time we stopped it), so the part
+covers that much real time; `parts.py` skips any audio beyond it at the part's head when the parts are joined.
 
 ffmpeg's stderr goes to a file, never a pipe (a pipe nobody reads blocks ffmpeg once full). The file is read as
 it grows for ICY `StreamTitle` changes, which become chapters.
@@ -36,7 +34,7 @@ from typing import Callable, Protocol
 import psutil
 
 from .events import StreamConfig
-from .processing import ProcessingError, probe_duration
+from .parts import CaptureResult, join_session, last_title
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,6 @@ FORMAT_GRACE_SECONDS = 6.0  # output within this long, or the announced format w
 INPUT_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/aac": "aac", "audio/aacp": "aac",
                  "audio/x-aac": "aac", "application/ogg": "ogg", "audio/ogg": "ogg"}
 TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
-# part-<run>-<index>-<start ms>[-<stop ms>].mka: the stop is added when we end ffmpeg ourselves
-PART_NAME = re.compile(r"part-(\d+)-(\d+)-(\d+)(?:-(\d+))?\.mka")
 
 
 @dataclass(frozen=True)
@@ -63,16 +59,6 @@ class RecordingJob:
     part: int
     deadline: float  # time.monotonic() at the window's end (by the runner's clock)
     folder: Path
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    """The joined recording (inside the session folder) or the reason there is none."""
-
-    file: Path | None
-    size_bytes: int = 0
-    duration_seconds: float = 0.0
-    error: str | None = None
 
 
 @dataclass
@@ -151,7 +137,7 @@ class _Capture:
 
     def run(self) -> CaptureResult:
         self.job.folder.mkdir(parents=True, exist_ok=True)
-        self._title = _last_title(self.job.folder)
+        self._title = last_title(self.job.folder)
         gap_started: float | None = None
         gap_reason = ""
         retry = self.options.first_retry_seconds
@@ -296,15 +282,6 @@ def input_format_of(stream: StreamConfig, timeout: float) -> str | None:
     return INPUT_FORMATS.get(content_type)
 
 
-def join_session(folder: Path, url: str) -> CaptureResult:
-    """Everything a session captured, across parts and restarts, as one file (or why there is nothing)."""
-    parts = sorted_parts(folder) if folder.exists() else []
-    if not parts:
-        return CaptureResult(None, error=f"Stream connection failed: nothing was recorded from {url} "
-                                         f"(details in {folder / 'ffmpeg.log'})")
-    return join_parts(parts, folder / "recording.mka")
-
-
 def settle_orphans(recordings_dir: Path) -> int:
     """End ffmpeg processes a crashed run left writing into the recordings folder; returns how many.
 
@@ -323,29 +300,6 @@ def settle_orphans(recordings_dir: Path) -> int:
     if orphans:
         log.warning("ended %d ffmpeg process(es) left running by a previous run", len(orphans))
     return len(orphans)
-
-
-def _part_order(path: Path) -> tuple[int, int]:
-    match = PART_NAME.fullmatch(path.name)
-    return (int(match.group(3)), int(match.group(2))) if match else (0, 0)
-
-
-def _last_title(folder: Path) -> str | None:
-    titles = read_titles(folder)
-    return titles[-1][1] if titles else None
-
-
-def read_titles(folder: Path) -> list[tuple[float, str]]:
-    """Title changes seen in a session, as (wall-clock time, title); a torn last line is ignored."""
-    path = folder / "titles.jsonl"
-    changes = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            item = json.loads(line)
-            changes.append((float(item["at"]), str(item["title"])))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return changes
 
 
 def _exit_reason(code: int, ffmpeg_log: Path, offset: int) -> str:
@@ -368,104 +322,3 @@ def _end(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A part as it lands in the joined file: the real time its kept audio covers, and where it starts there."""
-
-    part: Path
-    backlog: float  # seconds of replayed audio skipped at the part's head
-    wall_start: float
-    wall_end: float
-    offset: float
-
-
-def timeline(parts: list[Path]) -> list[Segment]:
-    """Where each part's audio goes in the joined recording.
-
-    A part covers real time from the start in its name to its last write (mtime); audio beyond that span at
-    its head is a backlog the server replayed on connect, skipped so nothing is heard twice.
-    """
-    segments, offset = [], 0.0
-    for part in parts:
-        match = PART_NAME.fullmatch(part.name)
-        # Where we stopped ffmpeg: a packet that was on its way then lands later and must not stretch the part.
-        wall_end = int(match.group(4)) / 1000 if match and match.group(4) else part.stat().st_mtime
-        span = max(0.0, wall_end - (int(match.group(3)) / 1000 if match else wall_end))
-        try:
-            duration = probe_duration(part)
-        except ProcessingError as error:
-            log.warning("skipping an unreadable part: %s", error)  # e.g. killed before its first cluster
-            continue
-        backlog = duration - span if duration - span > 0.1 else 0.0
-        kept = duration - backlog
-        segments.append(Segment(part, backlog, wall_end - kept, wall_end, offset))
-        offset += kept
-    return segments
-
-
-def chapters_of(folder: Path) -> list[tuple[float, str]]:
-    """ICY title changes as (seconds into the joined recording, title); the first starts at 0."""
-    segments = timeline(sorted_parts(folder))
-    chapters: list[tuple[float, str]] = []
-    for at, title in read_titles(folder):
-        position = _position(segments, at)
-        if chapters and position - chapters[-1][0] < 1.0:
-            chapters[-1] = (chapters[-1][0], title)  # changes within a second: the last one wins
-        elif not chapters or title != chapters[-1][1]:
-            chapters.append((position, title))
-    if chapters:
-        chapters[0] = (0.0, chapters[0][1])
-    return chapters
-
-
-def _position(segments: list[Segment], at: float) -> float:
-    for segment in segments:
-        if at < segment.wall_end:
-            return round(segment.offset + max(0.0, at - segment.wall_start), 3)
-    return round(segments[-1].offset + segments[-1].wall_end - segments[-1].wall_start, 3) if segments else 0.0
-
-
-def sorted_parts(folder: Path) -> list[Path]:
-    """The session's non-empty parts in the order they were recorded (across restarts)."""
-    return [part for part in sorted(folder.glob("part-*.mka"), key=_part_order)
-            if PART_NAME.fullmatch(part.name) and part.stat().st_size > 0]
-
-
-def join_parts(parts: list[Path], output: Path) -> CaptureResult:
-    """Join parts losslessly (stream copy), each without the backlog its server replayed on connect."""
-    pieces = []
-    segments = timeline(parts)
-    if not segments:
-        return CaptureResult(None, error=f"FFmpeg error: none of the {len(parts)} recorded parts is readable")
-    for segment in segments:
-        if segment.backlog:
-            # An output-side -ss drops packets before the time exactly (an input seek, or concat's inpoint,
-            # would start at the cluster before it and keep up to a second of the backlog).
-            piece = segment.part.with_suffix(".trimmed.mka")
-            error = _ffmpeg(["-i", str(segment.part), "-ss", f"{segment.backlog:.3f}", "-map", "0:a:0", "-c", "copy",
-                             "-f", "matroska", str(piece)])
-            if error:
-                return CaptureResult(None, error=f"FFmpeg error trimming {segment.part.name}: {error}")
-            pieces.append(piece)
-        else:
-            pieces.append(segment.part)
-    listing = output.with_suffix(".parts.txt")
-    listing.write_text("".join(f"file '{piece.name}'\n" for piece in pieces))
-    error = _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy", "-f", "matroska",
-                     str(output)])
-    for piece in pieces:
-        if piece.name.endswith(".trimmed.mka"):
-            piece.unlink()
-    if error:
-        return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {error}")
-    try:
-        return CaptureResult(output, output.stat().st_size, probe_duration(output))
-    except ProcessingError as problem:
-        return CaptureResult(None, error=str(problem))
-
-
-def _ffmpeg(arguments: list[str]) -> str | None:
-    """Run ffmpeg on local files; None on success, else its last error lines."""
-    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600)
-    return None if result.returncode == 0 else result.stderr.strip()[-300:] or f"exit {result.returncode}"

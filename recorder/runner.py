@@ -41,9 +41,10 @@ from .events import (
     StreamConfig,
     TransferRetryRequested,
 )
+from .parts import CaptureResult, join_session
 from .pipeline import FinishOptions, finish, session_folder
 from .processing import ProcessingError
-from .recording import Capture, CaptureResult, LiveProgress, RecordingJob, join_session, settle_orphans
+from .recording import Capture, LiveProgress, RecordingJob, settle_orphans
 from .store import Store
 from .transfer import upload
 

@@ -29,7 +29,8 @@ import psutil
 import requests
 
 from recorder.events import StreamConfig
-from recorder.recording import CaptureOptions, CaptureResult, LiveProgress, RecordingJob, make_ffmpeg_capture
+from recorder.parts import CaptureResult
+from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture
 
 ICECAST_DEFAULT_BURST = 65535  # icecast2's own default, written out so the tests do not depend on it
 START_TIMEOUT = 15.0

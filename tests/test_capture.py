@@ -12,16 +12,9 @@ from typing import Iterator
 import pytest
 
 from recorder.events import StreamConfig
+from recorder.parts import CaptureResult, chapters_of, sorted_parts
 from recorder.processing import probe_duration
-from recorder.recording import (
-    CaptureOptions,
-    CaptureResult,
-    LiveProgress,
-    RecordingJob,
-    chapters_of,
-    make_ffmpeg_capture,
-    sorted_parts,
-)
+from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture
 
 from streams import StreamServer, make_mp3
 

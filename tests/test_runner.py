@@ -15,8 +15,9 @@ import pytest
 from recorder import cron
 from recorder.commands import Commands
 from recorder.delivery import DeliveryOptions
+from recorder.parts import CaptureResult
 from recorder.pipeline import FinishOptions
-from recorder.recording import CaptureResult, RecordingJob
+from recorder.recording import RecordingJob
 from recorder.runner import Runner
 from recorder.store import Store
 

@@ -18,8 +18,8 @@ from typing import Iterator
 
 import pytest
 
-from recorder.processing import ProcessingError
-from recorder.recording import chapters_of, probe_duration, sorted_parts
+from recorder.parts import chapters_of, sorted_parts
+from recorder.processing import ProcessingError, probe_duration
 
 from sources import Feeder, Hls, Icecast, codec_of, has_encoder, record
 
