@@ -29,8 +29,9 @@ from .events import (
     TransferCompleted,
     TransferFailed,
 )
+from .host_keys import HostKey, trust_host
 from .store import Store
-from .transfer import HostKey, TransferError, trust_host, upload
+from .transfer import TransferError, upload
 
 log = logging.getLogger(__name__)
 

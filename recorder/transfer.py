@@ -1,4 +1,4 @@
-"""Delivery of finished recordings over SFTP, with pinned host keys, resumable uploads and a verified rename.
+"""Delivery of finished recordings over SFTP: pinned host keys (see host_keys), resumable uploads, a verified rename.
 
 An adapter at the edge: it connects, uploads, checks and renames, and turns every failure into a `TransferError`
 that says whether retrying can help (`permanent`). When and how often to retry is the runner's business.
@@ -26,6 +26,15 @@ import paramiko
 from paramiko.ssh_exception import IncompatiblePeer, NoValidConnectionsError
 
 from .destination import Destination, parse_destination
+from .host_keys import (
+    HostKey,
+    KnownHostsUnreadable,
+    RejectAndRemember,
+    changed_key_reason,
+    load_known_hosts,
+    pinning_problem,
+    unknown_host_reason,
+)
 
 BLOCK = 256 * 1024  # read from disk and written per call; paramiko sends it as pipelined 32 KiB SFTP requests
 TAIL_CHECK = 64 * 1024  # bytes at the end of a leftover .part compared with the local file before resuming
@@ -34,8 +43,6 @@ KEY_HINT = ("Put an unencrypted OpenSSH private key (ed25519, ECDSA or RSA) in c
             "readable by the recorder only (chmod 600).")
 _REMOTE_ERRORS = (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError)
 _SHA256_LINE = re.compile(rb"^\\?([0-9a-f]{64}) ", re.MULTILINE)
-_KEY_TYPE = re.compile(r"[A-Za-z0-9@._+-]+")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 Progress = Callable[[int, int], None]
 
@@ -48,17 +55,6 @@ class TransferError(Exception):
         self.destination = destination
         self.reason = reason
         self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class HostKey:
-    """A server's host key as shown to the user before trusting it; `fingerprint` reads like `ssh-keygen -l`."""
-
-    host: str
-    port: int
-    key_type: str
-    fingerprint: str
-    key_base64: str
 
 
 @dataclass(frozen=True)
@@ -86,24 +82,6 @@ def fetch_host_key(host: str, port: int, timeout: float = 10) -> HostKey:
         if transport is not None:
             transport.close()
     return HostKey(host, port, key.get_name(), key.fingerprint, key.get_base64())
-
-
-def trust_host(known_hosts: Path, key: HostKey) -> None:
-    """Pin `key` in an OpenSSH known_hosts file, replacing every older entry for that host and port, atomically."""
-    if not (_KEY_TYPE.fullmatch(key.key_type) and _BASE64.fullmatch(key.key_base64)) or re.search(r"\s", key.host):
-        raise ValueError(f"not a host key that can be written to known_hosts: {key}")
-    name = _known_hosts_name(key.host, key.port)
-    lines = known_hosts.read_text().splitlines() if known_hosts.exists() else []
-    kept = [line for line in (_without_host(line, name) for line in lines) if line is not None]
-    kept.append(f"{name} {key.key_type} {key.key_base64}")
-    known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    temporary = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temporary, "w") as sink:
-        sink.write("\n".join(kept) + "\n")
-        sink.flush()
-        os.fsync(sink.fileno())  # complete on disk before it replaces the old file
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, known_hosts)
 
 
 def check_destination(destination: str, key_file: Path, known_hosts: Path, timeout: float = 10,
@@ -178,10 +156,6 @@ def _parse(destination: str, timeout: float) -> _Target:
     return _Target(destination.strip(), dest, folder, timeout)
 
 
-def _known_hosts_name(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
 def _load_key(target: _Target, key_file: Path) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(key_file)
@@ -198,54 +172,24 @@ def _load_key(target: _Target, key_file: Path) -> paramiko.PKey:
 
 def _load_known_hosts(target: _Target, known_hosts: Path, into: paramiko.HostKeys) -> None:
     try:
-        if known_hosts.exists():
-            into.load(str(known_hosts))
-    except Exception as exc:  # OSError, or InvalidHostKey for a broken line
-        raise target.error(f"The known_hosts file {known_hosts} cannot be read ({exc}); fix or delete the bad "
-                           "line, then confirm the fingerprint and trust the host again.", True) from exc
+        load_known_hosts(known_hosts, into)
+    except KnownHostsUnreadable as exc:
+        raise target.error(str(exc), True) from exc
 
 
 def _host_key_problems(target: _Target, known_hosts: Path) -> list[str]:
     """Without logging in: is the server's key the pinned one? (For check_destination when the key file is bad.)"""
-    pinned_keys = paramiko.HostKeys()
+    pinned = paramiko.HostKeys()
     try:
-        _load_known_hosts(target, known_hosts, pinned_keys)
+        _load_known_hosts(target, known_hosts, pinned)
         key = fetch_host_key(target.dest.host, target.dest.port, target.timeout)
     except TransferError as error:
         return [error.reason]
-    pinned = pinned_keys.lookup(_known_hosts_name(key.host, key.port)) or {}
-    if not pinned:
-        return [_unknown_host_reason(target, key.key_type, key.fingerprint)]
-    if key.key_type in pinned and pinned[key.key_type].get_base64() == key.key_base64:
-        return []
-    old = pinned.get(key.key_type) or next(iter(pinned.values()))
-    return [_changed_key_reason(target, key.fingerprint, old.fingerprint)]
-
-
-def _unknown_host_reason(target: _Target, key_type: str, fingerprint: str) -> str:
-    return (f"The server {target.label} is not a known host yet: check that its {key_type} fingerprint {fingerprint} "
-            "is the one the server shows (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there), then confirm the "
-            "fingerprint and trust the host.")
-
-
-def _changed_key_reason(target: _Target, new: str, old: str) -> str:
-    return (f"The host key changed for {target.label}: it now presents {new}, but {old} is trusted. If the server "
-            "was reinstalled or its key replaced on purpose, confirm the new fingerprint and trust the host again; "
-            "otherwise someone may be intercepting the connection.")
+    problem = pinning_problem(pinned, key, target.label)
+    return [problem] if problem else []
 
 
 # --- the connection ------------------------------------------------------------------------------------------------
-
-class _RejectAndRemember(paramiko.RejectPolicy):
-    """Refuse unknown hosts exactly like RejectPolicy, but keep the key so the message can show its fingerprint."""
-
-    def __init__(self) -> None:
-        self.key: paramiko.PKey | None = None
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        self.key = key
-        super().missing_host_key(client, hostname, key)
-
 
 class _Watchdog:
     """Closes the connection when a step overruns its time. Some paramiko waits have no timeout of their own
@@ -315,7 +259,7 @@ class _Link:
 def _connect(target: _Target, pkey: paramiko.PKey, key_file: Path, known_hosts: Path) -> Iterator[_Link]:
     """An SFTP session that trusts only the pinned host key and logs in with the key file only; closed on exit."""
     client = paramiko.SSHClient()
-    policy = _RejectAndRemember()
+    policy = RejectAndRemember()
     client.set_missing_host_key_policy(policy)
     _load_known_hosts(target, known_hosts, client.get_host_keys())
     link = _Link(target, client, _Watchdog(client))
@@ -339,9 +283,9 @@ def _connect(target: _Target, pkey: paramiko.PKey, key_file: Path, known_hosts: 
 def _login_error(exc: Exception, link: _Link, unknown: paramiko.PKey | None, key_file: Path) -> TransferError:
     target, user = link.target, link.target.dest.user
     if isinstance(exc, paramiko.BadHostKeyException):
-        return target.error(_changed_key_reason(target, exc.key.fingerprint, exc.expected_key.fingerprint), True)
+        return target.error(changed_key_reason(target.label, exc.key.fingerprint, exc.expected_key.fingerprint), True)
     if unknown is not None:
-        return target.error(_unknown_host_reason(target, unknown.get_name(), unknown.fingerprint), True)
+        return target.error(unknown_host_reason(target.label, unknown.get_name(), unknown.fingerprint), True)
     if isinstance(exc, paramiko.AuthenticationException):
         return target.error(f"The server {target.label} refused the SSH key {key_file} for user {user}. Add its "
                             f"public key ({key_file}.pub) to ~{user}/.ssh/authorized_keys on the server, or fix the "
@@ -577,19 +521,3 @@ def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:
         pass
     sftp.rename(part, final)
 
-
-def _without_host(line: str, name: str) -> str | None:
-    """`line` with `name` taken out of its host list; None when no host is left. Comments and markers stay."""
-    fields = line.split(maxsplit=1)
-    if len(fields) < 2 or fields[0].startswith(("#", "@")):
-        return line
-    if fields[0].startswith("|1|"):
-        try:
-            return None if paramiko.HostKeys.hash_host(name, fields[0]) == fields[0] else line
-        except Exception:  # a malformed hashed entry is not ours to judge
-            return line
-    hosts = fields[0].split(",")
-    others = [host for host in hosts if host != name]
-    if len(others) == len(hosts):
-        return line
-    return f"{','.join(others)} {fields[1]}" if others else None

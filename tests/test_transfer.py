@@ -17,7 +17,8 @@ from typing import Iterator
 import paramiko
 import pytest
 
-from recorder.transfer import HostKey, TransferError, Uploaded, check_destination, fetch_host_key, trust_host, upload
+from recorder.host_keys import HostKey, trust_host
+from recorder.transfer import TransferError, Uploaded, check_destination, fetch_host_key, upload
 
 from conftest import tmpfs
 from sshd import Sshd, authorize, fingerprint, keygen, start_sshd
@@ -509,6 +510,7 @@ def test_no_threads_are_left_behind(sshd: Sshd, keys: Keys, known_hosts: Path, r
 
 
 def test_no_auto_adding_policy_anywhere() -> None:
-    source = (Path(__file__).parents[1] / "recorder" / "transfer.py").read_text()
+    source = "".join((Path(__file__).parents[1] / "recorder" / name).read_text()
+                     for name in ("transfer.py", "host_keys.py"))
     assert "AutoAddPolicy" not in source and "WarningPolicy" not in source and "password=" not in source
     assert "look_for_keys=False" in source and "allow_agent=False" in source
