@@ -323,6 +323,60 @@ async function refreshLogs(box) {
   if (stick) box.scrollTop = box.scrollHeight;
 }
 
+// ---- change history (the event log) ---------------------------------------------------------------------------
+const EVENT_WORDS = {
+  "stream.created": (d) => `Stream #${d.stream_id} “${d.stream.name}” added`,
+  "stream.updated": (d) => `Stream #${d.stream_id} “${d.stream.name}” changed`,
+  "stream.deleted": (d) => `Stream #${d.stream_id} deleted`,
+  "schedule.created": (d) => `Schedule #${d.schedule_id} added: ${d.schedule.cron} for ${d.schedule.duration_minutes} min (stream #${d.schedule.stream_id})`,
+  "schedule.updated": (d) => `Schedule #${d.schedule_id} changed: ${d.schedule.cron} for ${d.schedule.duration_minutes} min${d.schedule.active ? "" : ", paused"}`,
+  "schedule.deleted": (d) => `Schedule #${d.schedule_id} deleted`,
+  "session.scheduled": (d) => `Session #${d.session_id} for stream #${d.stream_id} ${d.schedule_id ? `(schedule #${d.schedule_id})` : "(record now)"}`,
+  "session.started": (d) => `Session #${d.session_id} recording (part ${d.part})`,
+  "session.gap": (d) => `Session #${d.session_id}: ${duration(d.seconds)} gap: ${d.reason}`,
+  "session.recorded": (d) => `Session #${d.session_id} recorded ${duration(d.duration_seconds)}, ${bytes(d.size_bytes)}`,
+  "session.processed": (d) => `Session #${d.session_id} tagged: ${d.file}`,
+  "session.completed": (d) => `Session #${d.session_id} completed`,
+  "transfer.attempted": (d) => `Session #${d.session_id}: upload attempt ${d.attempt} to ${d.destination}`,
+  "transfer.failed": (d) => `Session #${d.session_id}: upload failed: ${d.reason}`,
+  "transfer.completed": (d) => `Session #${d.session_id} uploaded to ${d.remote_path}`,
+  "host.trusted": (d) => `Host key of ${d.host}:${d.port} trusted (${d.fingerprint})`,
+  "config.applied": (d) => `Config file ${d.file} applied (${d.stream_ids.length} stream(s))`,
+  "config.failed": (d) => `Config file ${d.file} not used: ${d.line ? `line ${d.line}: ` : d.field ? `${d.field}: ` : ""}${d.error}`,
+  "config.removed": (d) => `Config file ${d.file} removed`,
+};
+function describeEvent(event) {
+  const words = EVENT_WORDS[event.type];
+  if (words) { try { return words(event.data); } catch (error) { /* an older shape: show the data */ } }
+  const reason = event.data.reason ? `: ${event.data.reason}` : "";
+  return event.data.session_id ? `Session #${event.data.session_id} ${event.type.split(".")[1]}${reason}`
+                               : JSON.stringify(event.data);
+}
+async function showEvents(box, older) {
+  const form = new FormData(document.getElementById("event-filters"));
+  const query = new URLSearchParams([...form].filter(([, value]) => value));
+  query.set("limit", "50");
+  if (older) query.set("before", box.dataset.before);
+  const result = await api("GET", `/api/events?${query}`);
+  if (!result.ok) { flash(result.data.error, true); return; }
+  const rows = result.data.events.map((e) => el("tr", { class: e.type.replace(".", "-") },
+    el("td", { text: when(e.at) }), el("td", {}, el("code", { text: e.type })), el("td", { text: e.source }),
+    el("td", { class: "why", text: describeEvent(e) })));
+  const body = older && box.querySelector("tbody");
+  if (body) body.append(...rows);
+  else if (!rows.length) box.replaceChildren(el("p", { class: "empty", text: "No events match." }));
+  else box.replaceChildren(el("table", { class: "list" }, el("thead", {}, el("tr", {},
+    ...["When", "Event", "Source", "What happened"].map((label) => el("th", { text: label })))), el("tbody", {}, ...rows)));
+  box.dataset.before = result.data.before ?? "";
+  document.getElementById("older-events").hidden = result.data.before === null;
+}
+const eventsBox = document.querySelector("[data-events]");
+if (eventsBox) {
+  showEvents(eventsBox, false);
+  document.getElementById("event-filters").addEventListener("change", () => showEvents(eventsBox, false));
+  document.getElementById("older-events").addEventListener("click", () => showEvents(eventsBox, true));
+}
+
 function gauge(percent) {
   const bar = el("span");
   bar.style.width = `${Math.min(100, percent)}%`;
