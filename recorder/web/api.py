@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +22,24 @@ from ..monitor import system_status
 from ..probe import probe
 from ..transfer import TransferError, check_destination, fetch_host_key
 from ..views import Views
-from .app import Context, error_response, handle_errors, health, json_response, read_json, require_form_upload
+from .app import (
+    Context,
+    error_response,
+    handle_errors,
+    health,
+    json_response,
+    read_json,
+    require_form_upload,
+    uploaded,
+)
 
 log = logging.getLogger(__name__)
+
+MAX_LIMIT = 500
+# Whole numbers in a query: ASCII digits only (str.isdigit also takes '²', which int() refuses) and few enough
+# for int() (it refuses over 4300 digits) and for JSON answers that echo them (orjson stops at 64 bits).
+WHOLE_DIGITS = 18
+_WHOLE = re.compile(f"[0-9]{{1,{WHOLE_DIGITS}}}")
 
 
 def install(app: bottle.Bottle, context: Context) -> None:
@@ -69,7 +85,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     def upload_artwork(stream_id: int) -> Any:
         limit = context.settings.max_artwork_size_mb * 2**20
         require_form_upload(limit + 64 * 1024)
-        upload = bottle.request.files.get("artwork")
+        upload = uploaded("artwork")
         if upload is None:
             raise error_response(400, "send the image as the multipart form field 'artwork'", "artwork")
         old = _stream(stream_id)["artwork"]
@@ -228,7 +244,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
             raise error_response(400, f"level must be one of {', '.join(LEVELS)}", "level")
         limit, _ = _paging(query.get("limit", "200"), "0")
         after = query.get("after")
-        if after is not None and not after.isdigit():
+        if after is not None and not _WHOLE.fullmatch(after):
             raise error_response(400, "after must be a byte offset from an earlier answer's next_offset", "after")
         return json_response({"file": name, "level": level,
                               **read_log(context.settings.logs_dir / name, level, limit,
@@ -314,7 +330,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @handle_errors
     def upload_backup() -> Any:
         require_form_upload(backup.MAX_MEMBER_BYTES)
-        upload = bottle.request.files.get("backup")
+        upload = uploaded("backup")
         if upload is None:
             raise error_response(400, "send the archive as the multipart form field 'backup'", "backup")
         with _backup_errors("backup"):
@@ -428,8 +444,8 @@ def _day(text: str | None, field: str) -> str | None:
 def _whole(text: str | None, field: str) -> int | None:
     if not text:
         return None
-    if not text.isdigit():
-        raise error_response(400, f"{field} must be a whole number", field)
+    if not _WHOLE.fullmatch(text):
+        raise error_response(400, f"{field} must be a whole number of at most {WHOLE_DIGITS} digits", field)
     return int(text)
 
 
@@ -446,8 +462,9 @@ def _moment(text: str | None, field: str) -> datetime | None:
 
 
 def _paging(limit: str, offset: str) -> tuple[int, int]:
-    if not (limit.isdigit() and offset.isdigit()) or not 1 <= int(limit) <= 500:
-        raise error_response(400, "limit must be 1-500 and offset a whole number >= 0", "limit")
+    if not (_WHOLE.fullmatch(limit) and _WHOLE.fullmatch(offset)) or not 1 <= int(limit) <= MAX_LIMIT:
+        raise error_response(400, f"limit must be 1-{MAX_LIMIT} and offset a whole number >= 0 "
+                                  f"(at most {WHOLE_DIGITS} digits)", "limit")
     return int(limit), int(offset)
 
 

@@ -51,8 +51,13 @@ def json_response(body: Any, status: int = 200, **headers: str) -> bottle.HTTPRe
 
 
 def error_response(status: int, message: str, field: str | None = None, **headers: str) -> bottle.HTTPResponse:
-    body = {"error": message} if field is None else {"error": message, "field": field}
+    body = {"error": _utf8(message)} if field is None else {"error": _utf8(message), "field": _utf8(field)}
     return json_response(body, status, **headers)
+
+
+def _utf8(text: str) -> str:
+    """Text that JSON can carry: a field name from the request may hold a lone surrogate (`{"\\ud800": 1}`)."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def read_json() -> Any:
@@ -72,12 +77,33 @@ def read_json() -> Any:
 
 def require_form_upload(max_bytes: int) -> None:
     """A multipart upload must come with an X-Requested-With header: a plain cross-site form cannot send one."""
-    if not bottle.request.get_header("X-Requested-With"):
+    if not header("X-Requested-With").strip():
         raise error_response(403, "send uploads with an X-Requested-With header (any value)")
     if bottle.request.content_length > max_bytes:
         raise error_response(413, f"upload is larger than {max_bytes // 2**20} MB")
     if not bottle.request.content_type.lower().startswith("multipart/form-data"):
         raise error_response(415, "send the upload as multipart/form-data")
+
+
+def header(name: str) -> str:
+    """A request header as sent (latin-1 text): bottle's get_header raises on bytes that are not UTF-8."""
+    return bottle.request.environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+
+
+def uploaded(field: str) -> bottle.FileUpload | None:
+    """The file sent in multipart field `field`; a body bottle cannot parse is the client's error, not a crash."""
+    try:
+        return bottle.request.files.get(field)
+    except ValueError as error:  # bottle raises it for a part header with control characters
+        raise error_response(400, f"the multipart body cannot be read: {error}", field) from None
+
+
+def form_value(name: str) -> str:
+    """A field of a form body, or "" when there is none or the body cannot be parsed (a crafted multipart part)."""
+    try:
+        return bottle.request.forms.getunicode(name) or ""
+    except ValueError:
+        return ""
 
 
 def handle_errors(route: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,8 +149,8 @@ def _require_login(context: Context) -> None:
     if path.startswith(PUBLIC_PATHS):
         return
     is_api = path.startswith("/api/") or path == "/api"
-    if is_api and bottle.request.get_header("Authorization"):
-        if context.credentials.check_basic(bottle.request.get_header("Authorization", "")):
+    if is_api and header("Authorization"):
+        if context.credentials.check_basic(header("Authorization")):
             return
         raise error_response(401, "log in as admin (HTTP Basic) to use the API",
                              **{"WWW-Authenticate": 'Basic realm="recorder"'})
@@ -135,8 +161,8 @@ def _require_login(context: Context) -> None:
                                  **{"WWW-Authenticate": 'Basic realm="recorder"'})
         raise bottle.HTTPResponse(status=303, Location=f"/login?next={bottle.request.fullpath}")
     if bottle.request.method not in SAFE_METHODS:
-        sent = bottle.request.get_header("X-CSRF-Token") or bottle.request.forms.get("csrf_token") or ""
-        if not hmac.compare_digest(sent, login.csrf):
+        sent = header("X-CSRF-Token") or form_value("csrf_token")
+        if not hmac.compare_digest(sent.encode(errors="replace"), login.csrf.encode()):  # str takes ASCII only
             raise error_response(403, "the page's security token is missing or stale; reload the page and retry")
 
 
