@@ -1,15 +1,142 @@
-"""API answers to odd input: a 400 naming the field, never a 500 (found while writing the OpenAPI document)."""
+"""The OpenAPI document is the API's contract: it lists exactly the app's routes, and a live server keeps it.
+
+The fuzz test runs schemathesis (its CLI, in a subprocess) against a real `serve` on 127.0.0.1 that cannot record:
+its MIN_FREE_SPACE_MB is more than any disk has, so a capture stops at its first check, before it contacts the
+stream (neither the Content-Type look nor ffmpeg runs), even when a fuzzed schedule fires during the run.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 import requests
 
-from conftest import PASSWORD, Server
+from recorder import __version__, settings, validation
+from recorder.bootstrap import open_service
+from recorder.web.app import build_app
+from recorder.web.openapi import SCHEDULE_FIELDS, STREAM_FIELDS, document
+
+from conftest import PASSWORD, Server, start_server
+
+# HTML pages and their files: not part of the API, so not in the document.
+PAGES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/streams"),
+         ("GET", "/schedules"), ("GET", "/sessions"), ("GET", "/logs"), ("GET", "/system"), ("GET", "/backup"),
+         ("GET", "/static/{name}")}
+# Operations that make the server talk to other hosts; tests/test_api.py, test_probe.py and the delivery tests
+# cover them against local servers. (retry_transfer uploads too, but only a session whose upload failed, and
+# no session of the fuzz server ever gets that far: it cannot record.)
+NOT_FUZZED = {"record_now": "records from the stream's URL", "test_stream": "connects to the stream's URL",
+              "test_destination": "logs in to the stream's SFTP destination",
+              "trust": "fetches the host key of the host in the body"}
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_headers_conformance", "response_schema_conformance", "unsupported_method", "ignored_auth",
+          "use_after_free")
+# Not checked: negative_data_rejection and positive_data_acceptance (whether a value is valid depends on what
+# a schema cannot say: cron syntax, existing stream ids, archive contents), ensure_resource_availability (it
+# infers that a new stream must have artwork at GET .../artwork, which only exists after an upload).
+MAX_EXAMPLES = 50
+# One worker: with two threads, hypothesis's ast.parse of lambda sources meets CPython 3.11's gh-106905
+# ("AST constructor recursion depth mismatch"), a runtime error of the tool, not of the server.
+WORKERS = 1
+FUZZ_TIMEOUT = 110  # seconds; the run takes about 15 on two cores
+SEED = os.environ.get("OPENAPI_FUZZ_SEED", "20261125")
+# Requests left out of the fuzz because of a known bug in a module this test does not own (see its xfail below).
+HOOKS = '''
+from urllib.parse import urlsplit
+
+import schemathesis
+
+
+@schemathesis.hook
+def filter_body(context, body):
+    # BUG validation._stream_url: urlsplit raises ValueError for a netloc it cannot read ("http://[:]/",
+    # "http://a]b/", "http://a\\uff03b@c/"): a 500 instead of a 400. test_unreadable_url_host_is_refused shows it.
+    url = body.get("url") if isinstance(body, dict) else None
+    try:
+        urlsplit(url.strip()) if isinstance(url, str) else None
+    except ValueError:
+        return False
+    return True
+'''
+
 
 BAD_PART = b'--b\r\nContent-Disposition: form-data; name="a\x00b"\r\n\r\nx\r\n--b--\r\n'  # bottle raises
+
+
+@pytest.fixture(scope="module")
+def routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, str], str]]:
+    """(method, OpenAPI path) -> route function name, from the app `serve` builds (nothing is started).
+
+    Plain data: bottle's Route.__repr__ never returns for our wrapped routes, and pytest shows a failing test's
+    arguments."""
+    state = tmp_path_factory.mktemp("routes") / "state"
+    service, _ = open_service(settings.load({"STATE_DIR": str(state), "ADMIN_PASSWORD": PASSWORD}))
+    try:
+        yield {(route.method, template(route.rule)): route.callback.__name__
+               for route in build_app(service.context).routes}
+    finally:
+        service.close()
+
+
+def template(rule: str) -> str:
+    """A Bottle rule (`/api/streams/<stream_id:int>`) as an OpenAPI path (`/api/streams/{stream_id}`)."""
+    return re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", rule)
+
+
+def operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(method.upper(), path): operation for path, item in doc["paths"].items()
+            for method, operation in item.items() if method != "parameters"}
+
+
+def test_document_lists_exactly_the_api_routes(routes: dict[tuple[str, str], str]) -> None:
+    in_app = set(routes)
+    assert PAGES <= in_app, f"pages listed here but gone from the app: {sorted(PAGES - in_app)}"
+    api, documented = in_app - PAGES, set(operations(document()))
+    assert api == documented, (f"routes missing from the document: {sorted(api - documented)}; documented "
+                               f"operations the app does not have: {sorted(documented - api)}")
+
+
+def test_operation_ids_name_the_route_functions(routes: dict[tuple[str, str], str]) -> None:
+    wrong = {key: (operation["operationId"], routes.get(key)) for key, operation in operations(document()).items()
+             if operation["operationId"] != routes.get(key)}
+    assert not wrong, f"operationId differs from the route function: {wrong}"
+    assert set(NOT_FUZZED) <= {operation["operationId"] for operation in operations(document()).values()}
+
+
+def test_path_parameters_match_the_path() -> None:
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            declared = {p["name"] for p in [*item.get("parameters", []), *operation.get("parameters", [])]
+                        if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), f"{method.upper()} {path}"
+
+
+def test_request_fields_are_the_command_layers() -> None:
+    """Same fields as the validators: a field added there must be documented (and vice versa)."""
+    assert set(STREAM_FIELDS) == set(validation.STREAM_FIELDS)
+    assert set(SCHEDULE_FIELDS) == set(validation.SCHEDULE_FIELDS)
+    schemas = document()["components"]["schemas"]
+    assert schemas["StreamCreate"]["required"] == ["name", "url"]
+    assert set(schemas["ScheduleCreate"]["required"]) == {"stream_id", "cron", "duration_minutes"}
+
+
+def test_served_document_needs_login_and_carries_the_version(api: requests.Session, server: Server) -> None:
+    assert requests.get(server.url + "/api/openapi.json", timeout=5).status_code == 401
+    response = api.get(server.url + "/api/openapi.json", timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["openapi"].startswith("3.1") and body["info"]["version"] == __version__
+    assert body == document()
 
 
 @pytest.mark.parametrize("query", ["/api/sessions?offset=" + "9" * 5000, "/api/sessions?offset=" + "9" * 19,
@@ -63,8 +190,60 @@ def test_odd_csrf_tokens_are_refused_not_crashed(server: Server) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="BUG in validation._stream_url: urlsplit's ValueError escapes (500); when "
-                                       "fixed, remove this mark")
+                                       "fixed, remove this mark and the filter in HOOKS")
 @pytest.mark.parametrize("url", ["http://[:]/", "http://a]b/", "http://a\uff03b@c/"])
 def test_unreadable_url_host_is_refused(api: requests.Session, server: Server, url: str) -> None:
     response = api.post(server.url + "/api/streams", json={"name": "Unreadable host", "url": url}, timeout=5)
     assert response.status_code == 400 and response.json()["field"] == "url"
+
+
+NO_DISK_IS_THAT_FREE = str(10**7)  # MB, the largest MIN_FREE_SPACE_MB takes: every capture stops at once
+
+
+def assert_cannot_record(api: requests.Session, server: Server) -> None:
+    """The guard works: recording from a listening stream URL stops for disk space and never connects to it."""
+    with socket.socket() as station:
+        station.bind(("127.0.0.1", 0))
+        station.listen()
+        url = f"http://127.0.0.1:{station.getsockname()[1]}/live.mp3"
+        stream = api.post(server.url + "/api/streams", json={"name": "Guard", "url": url}, timeout=5).json()
+        session_id = api.post(f"{server.url}/api/streams/{stream['id']}/record", json={"duration_seconds": 3},
+                              timeout=5).json()["session_id"]
+        deadline = time.monotonic() + 20
+        while (session := api.get(f"{server.url}/api/sessions/{session_id}", timeout=5).json())["status"] in (
+                "scheduled", "queued", "recording") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Disk space warning" in (session["error"] or ""), str(session)
+        station.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nobody knocked
+            station.accept()
+
+
+def schemathesis_argv(schema: Path, url: str) -> list[str]:
+    excluded = [option for operation_id in NOT_FUZZED for option in ("--exclude-operation-id", operation_id)]
+    return [str(Path(sys.executable).parent / "schemathesis"), "run", str(schema), "--url", url,
+            "--auth", f"admin:{PASSWORD}", "--checks", ",".join(CHECKS), *excluded,
+            "--max-examples", str(MAX_EXAMPLES), "--seed", SEED, "--workers", str(WORKERS), "--max-redirects", "0",
+            "--request-timeout", "10", "--generation-database", "none", "--no-color"]
+
+
+def test_fuzzing_a_live_server_finds_no_server_error_and_no_schema_break(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "state", MIN_FREE_SPACE_MB=NO_DISK_IS_THAT_FREE)
+    try:
+        api = server.client()
+        assert_cannot_record(api, server)
+        schema = tmp_path / "openapi.json"
+        schema.write_bytes(api.get(server.url + "/api/openapi.json", timeout=5).content)
+        (tmp_path / "hooks.py").write_text(HOOKS)
+        env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}  # loopback only
+        env["SCHEMATHESIS_HOOKS"] = str(tmp_path / "hooks.py")
+        started = time.monotonic()
+        result = subprocess.run(schemathesis_argv(schema, server.url), cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=FUZZ_TIMEOUT)
+        summary = result.stdout[result.stdout.rfind("SUMMARY"):]
+        print(f"schemathesis took {time.monotonic() - started:.1f} s (seed {SEED}):\n{summary}")
+        assert result.returncode == 0, f"{result.stdout[-30000:]}\n{result.stderr[-3000:]}"
+        assert "internal error on" not in server.log(), server.log()[-5000:]
+        assert server.process.poll() is None
+    finally:
+        server.stop()

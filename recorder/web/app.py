@@ -127,7 +127,7 @@ SAFE_METHODS = ("GET", "HEAD")
 
 
 def build_app(context: Context) -> bottle.Bottle:
-    from . import api, pages
+    from . import api, openapi, pages
 
     app = bottle.Bottle(catchall=True, autojson=False)
     app.add_hook("before_request", lambda: _require_login(context))
@@ -135,6 +135,7 @@ def build_app(context: Context) -> bottle.Bottle:
     for status in (400, 401, 403, 404, 405, 413, 415, 429, 500):
         app.error_handler[status] = _error_page
     api.install(app, context)
+    openapi.install(app, context)
     pages.install(app, context)
     return app
 
