@@ -30,8 +30,12 @@ FALLBACK_POLL_SECONDS = 2
 
 
 def is_config_file(name: str) -> bool:
-    """`*.json`, but not editor swap/backup files or hidden temporary copies (`.x.json.tmp`, `x.json~`)."""
-    return name.endswith(".json") and not name.startswith((".", "~", "#"))
+    """`*.json`, but not editor swap/backup files or hidden temporary copies (`.x.json.tmp`, `x.json~`).
+
+    A name that is not valid UTF-8 cannot be named in an event (or shown), so it is not read either.
+    """
+    return name.endswith(".json") and not name.startswith((".", "~", "#")) and name.isprintable() and not any(
+        "\udc80" <= char <= "\udcff" for char in name)
 
 
 class ConfigFolder:

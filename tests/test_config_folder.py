@@ -142,5 +142,6 @@ def test_unchanged_files_append_nothing_across_restarts_and_changes_while_down_a
 
 def test_only_json_files_that_are_not_temporary_count() -> None:
     assert is_config_file("jazz.json")
-    for name in (".jazz.json", "jazz.json~", "jazz.json.swp", "#jazz.json#", "~jazz.json", "jazz.txt", "4913"):
+    for name in (".jazz.json", "jazz.json~", "jazz.json.swp", "#jazz.json#", "~jazz.json", "jazz.txt", "4913",
+                 os.fsdecode(b"caf\xe9.json"), "new\nline.json"):
         assert not is_config_file(name), name
