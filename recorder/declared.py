@@ -90,6 +90,8 @@ def parse(data: bytes) -> list[DeclaredStream]:
     except json.JSONDecodeError as error:
         raise FileProblem(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})",
                           error.lineno) from None
+    except RecursionError:
+        raise FileProblem("not a config file: JSON nested too deeply") from None
     if isinstance(document, dict) and "streams" in document:
         clean(document, {"streams": lambda value, field: value}, ("streams",))
         entries, prefix = document["streams"], "streams"

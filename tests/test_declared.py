@@ -84,6 +84,7 @@ def test_editing_updates_in_place_and_removing_deletes() -> None:
     (b'{"name": "A", "url": "http://h/", "bitrate": 5}', None, None, "bitrate"),
     (b'{"streams": {}}', "must be a list of stream objects", None, "streams"),
     (b'{"name": "A", "url": "http://h/", "max_retries": NaN}', "NaN is not a JSON number", None, None),
+    (b"[" * 100_000 + b"]" * 100_000, "not a config file: JSON nested too deeply", None, None),
 ])
 def test_a_broken_file_changes_nothing_and_says_where_once(data: bytes, error: str | None, line: int | None,
                                                             field: str | None) -> None:
