@@ -22,6 +22,7 @@ from typing import Any
 from . import __version__
 from .eventlog import LogCorruptError, scan
 from .events import Event
+from .validation import SCHEDULE_FIELDS, STREAM_FIELDS, Invalid, clean
 from .views import Views, replay
 
 FORMAT = "audio-stream-recorder-backup"
@@ -123,13 +124,36 @@ def _read(path: Path) -> tuple[Snapshot | None, list[str]]:
         found = scan(members["events.jsonl"])
         if found.torn:
             raise LogCorruptError("the last line is cut off")
-        replay(found.events)
+        views = replay(found.events)
     except LogCorruptError as error:
         return None, [f"events.jsonl is damaged: {error}"]
     if (found.events[-1].seq if found.events else 0) != manifest.get("seq"):
         return None, ["the manifest's seq does not match the events"]
+    errors = _config_problems(views)
+    if errors:
+        return None, errors
     artwork = {name.removeprefix("artwork/"): data for name, data in members.items() if name.startswith("artwork/")}
     return Snapshot(manifest, found.events, artwork), []
+
+
+def _config_problems(views: Views) -> list[str]:
+    """Restore appends the backup's streams and schedules as they are, so they must pass the input checks too
+    (an archive's checksums prove nothing about who made it)."""
+    errors = []
+    stream_ids = {row.doc_id for row in views.streams()}
+    for table, validators in (("streams", STREAM_FIELDS), ("schedules", SCHEDULE_FIELDS)):
+        for row in views.all(table):
+            try:
+                clean({name: row[name] for name in validators}, validators, ())
+            except Invalid as error:
+                errors.append(f"{table[:-1]} {row.doc_id}: {error.field}: {error.message}")
+            if table == "schedules" and row["stream_id"] not in stream_ids:
+                errors.append(f"schedule {row.doc_id}: its stream {row['stream_id']} is not in the backup")
+    for row in views.all("hosts"):
+        if not (isinstance(row["host"], str) and isinstance(row["port"], int) and isinstance(row["key_type"], str)
+                and isinstance(row["key_base64"], str) and isinstance(row["fingerprint"], str)):
+            errors.append(f"trusted host {row['host']!r}: its key is not stored as text")
+    return errors
 
 
 def _members(archive: tarfile.TarFile) -> dict[str, bytes]:

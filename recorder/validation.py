@@ -96,11 +96,15 @@ def _key_file_name(value: Any, field: str) -> str:
 
 def _stream_url(value: Any, field: str) -> str:
     url = _text(2000, required=True)(value, field)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as error:  # e.g. a bracketed host that is no IPv6 address: "http://[:]/"
+        raise Invalid(f"is not a URL that can be read ({error})", field) from None
     if parts.scheme.lower() not in STREAM_URL_SCHEMES:
         raise Invalid(f"must start with {', '.join(s + '://' for s in STREAM_URL_SCHEMES)} "
                       f"(not {parts.scheme or 'a bare path'})", field)
-    if not parts.hostname or " " in url:
+    if not hostname or " " in url:
         raise Invalid("must name a host, e.g. http://radio.example.org:8000/live.mp3", field)
     return url
 

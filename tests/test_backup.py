@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from recorder import backup
 from recorder.commands import CommandError, Commands
+from recorder.events import Event, ScheduleConfig, ScheduleCreated, StreamConfig, StreamCreated, encode
 from recorder.store import Store
 from recorder.views import Views
 
@@ -137,6 +139,25 @@ def test_damaged_or_foreign_archives_are_refused(archive: Path, damage: Any, wor
     with pytest.raises(backup.BackupError):
         backup.load(archive)
 
+
+
+@pytest.mark.parametrize("stream, schedule_stream, words", [
+    (StreamConfig(name=5, url="http://a.example/x.mp3"), 1, "stream 1: name: must be text"),  # type: ignore[arg-type]
+    (StreamConfig(name="Jazz", url="file:///etc/passwd"), 1, "stream 1: url: must start with"),
+    (StreamConfig(name="Jazz", url="http://a.example/x.mp3"), 7, "schedule 1: its stream 7 is not in the backup"),
+])
+def test_archives_holding_what_input_checks_refuse_are_refused(tmp_path: Path, stream: StreamConfig,
+                                                               schedule_stream: int, words: str) -> None:
+    """Checksums only prove the archive is whole: a crafted one must not restore what the API would refuse."""
+    at = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    crafted = tmp_path / "crafted.jsonl"
+    crafted.write_text(encode(Event(1, at, "api", StreamCreated(1, stream))) + "\n" + encode(Event(
+        2, at, "api", ScheduleCreated(1, ScheduleConfig(schedule_stream, "0 9 * * *", 5)))) + "\n")
+    backup.import_log(tmp_path / "backups", crafted, "crafted")
+    archive = tmp_path / "backups" / "crafted.tar.gz"
+    assert any(words in problem for problem in backup.problems(archive)), backup.problems(archive)
+    with pytest.raises(backup.BackupError):
+        backup.load(archive)
 
 def test_a_hand_copied_log_restores_too(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s" / "events.jsonl")

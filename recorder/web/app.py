@@ -129,7 +129,8 @@ SAFE_METHODS = ("GET", "HEAD")
 def build_app(context: Context) -> bottle.Bottle:
     from . import api, openapi, pages
 
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = False  # answers are made by json_response, never from a returned dict
     app.add_hook("before_request", lambda: _require_login(context))
     app.add_hook("after_request", _security_headers)
     for status in (400, 401, 403, 404, 405, 413, 415, 429, 500):

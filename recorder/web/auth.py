@@ -44,10 +44,10 @@ class Credentials:
     def check(self, user: str, password: str) -> bool:
         marker = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         if marker in self._verified:
-            return hmac.compare_digest(user, USER)
+            return hmac.compare_digest(user.encode(), USER.encode())  # str needs ASCII
         if _matches(password, self.stored_hash):
             self._verified.add(marker)
-            return hmac.compare_digest(user, USER)
+            return hmac.compare_digest(user.encode(), USER.encode())  # str needs ASCII
         return False
 
     def check_basic(self, header: str) -> bool:

@@ -15,7 +15,7 @@ import orjson
 from .. import __version__
 from ..declared import problem_text
 from .api import schedule_json
-from .app import Context, current_login
+from .app import Context, current_login, form_value
 from .auth import USER
 from .sessions import COOKIE, MAX_AGE_SECONDS
 
@@ -56,16 +56,15 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.post("/login")
     def login() -> Any:
         client = bottle.request.remote_addr or "unknown"
-        form = bottle.request.forms
         wait = context.throttle.wait_seconds(client)
         error = None
-        if not context.signer.check_form_token("login", form.getunicode("form_token") or ""):
+        if not context.signer.check_form_token("login", form_value("form_token")):
             error = "The login form expired; please try again."
         elif wait:
             error = f"Too many failed logins. Try again in {wait} s."
-        elif not context.credentials.check(form.getunicode("username") or "", form.getunicode("password") or ""):
+        elif not context.credentials.check(form_value("username"), form_value("password")):
             context.throttle.failed(client)
-            log.warning("failed login for %r from %s", form.getunicode("username"), client)
+            log.warning("failed login for %r from %s", form_value("username"), client)
             error = "Wrong user name or password."
         if error:
             bottle.response.status = 429 if wait else 401
@@ -138,5 +137,5 @@ def install(app: bottle.Bottle, context: Context) -> None:
 
 def _next_path() -> str:
     """Where to go after login: only a path on this site (no open redirect)."""
-    wanted = bottle.request.query.getunicode("next") or bottle.request.forms.getunicode("next") or "/"
+    wanted = bottle.request.query.getunicode("next") or form_value("next") or "/"
     return wanted if wanted.startswith("/") and not wanted.startswith("//") else "/"
