@@ -332,6 +332,11 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 
+# Who appends events: the web UI, API clients, drop-in config files, the scheduler and recorder, uploads,
+# backup restores and the command line.
+SOURCES = ("ui", "api", "config", "runner", "delivery", "restore", "cli")
+
+
 @dataclass(frozen=True)
 class Event:
     """One line of the log: a payload with its place (seq), time (UTC) and origin (api, ui, config, runner...)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import Server
+from conftest import Server, wait_for
 
 
 def new_stream(api: requests.Session, server: Server, **fields: Any) -> dict[str, Any]:
@@ -271,6 +272,33 @@ def test_events_page_the_audit_trail_with_filters(api: requests.Session, server:
     for params, field in (({"from": "yesterday"}, "from"), ({"before": "-1"}, "before"), ({"limit": 0}, "limit")):
         bad = api.get(server.url + "/api/events", params=params, timeout=5)
         assert bad.status_code == 400 and bad.json()["field"] == field
+
+
+def test_streams_from_a_config_file_are_shown_with_it_and_refused_to_the_api(api: requests.Session,
+                                                                              server: Server) -> None:
+    folder = server.state_dir / "config"
+    (folder / "api-owned.json").write_text(json.dumps({"name": "Owned FM", "url": "http://127.0.0.1:9/o.mp3",
+                                                       "schedules": [{"cron": "0 6 * * *", "duration_minutes": 5}]}))
+    wait_for(lambda: any(s["name"] == "Owned FM" for s in api.get(server.url + "/api/streams", timeout=5).json()[
+        "streams"]), timeout=5)
+    owned = next(s for s in api.get(server.url + "/api/streams", timeout=5).json()["streams"]
+                 if s["name"] == "Owned FM")
+    assert owned["config_file"] == "api-owned.json"
+    assert new_stream(api, server)["config_file"] is None
+    schedule = next(s for s in api.get(server.url + "/api/schedules", timeout=5).json()["schedules"]
+                    if s["stream_id"] == owned["id"])
+    assert schedule["config_file"] == "api-owned.json"
+    refused = api.put(f"{server.url}/api/streams/{owned['id']}", json={"artist": "x"}, timeout=5)
+    assert refused.status_code == 409 and "api-owned.json" in refused.json()["error"]
+    assert api.delete(f"{server.url}/api/schedules/{schedule['id']}", timeout=5).status_code == 409
+    files = api.get(server.url + "/api/config/files", timeout=5).json()
+    assert files["folder"] == str(folder)
+    assert [(f["status"], f["stream_ids"]) for f in files["files"] if f["file"] == "api-owned.json"] == [
+        ("applied", [owned["id"]])]
+    (folder / "api-owned.json").unlink()
+    wait_for(lambda: api.get(f"{server.url}/api/streams/{owned['id']}", timeout=5).status_code == 404, timeout=5)
+    history = api.get(server.url + "/api/events", params={"stream_id": owned["id"]}, timeout=5).json()["events"]
+    assert [e["source"] for e in history] == ["config"] * len(history) and history[0]["type"] == "stream.deleted"
 
 def png_bytes() -> bytes:
     """A real 2x2 PNG, built by hand (zlib + CRCs) so the test needs no image library."""

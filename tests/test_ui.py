@@ -135,6 +135,7 @@ def test_the_journey_from_login_to_a_finished_recording(browser: Browser, ui_ser
     expect(page.locator("#log")).not_to_contain_text("Recording session")
     history = page.locator("#events")
     expect(history).to_contain_text("“Loop FM” added")
+    expect(history.locator("tr.stream-created td").nth(2)).to_have_text("ui"), "changes made here say so"
     expect(history.locator("tr.session-completed")).to_have_count(1)
     page.select_option('#event-filters select[name="type"]', "stream,schedule,config,host")
     expect(history.locator("tr.session-completed")).to_have_count(0)

@@ -21,8 +21,10 @@
       <option value="config">config files</option>
     </select></label>
     <label>Source <select name="source">
-      <option value="">any</option><option>ui</option><option>api</option><option>config</option>
-      <option>runner</option><option>restore</option>
+      <option value="">any</option>
+      % for source in sources:
+      <option>{{source}}</option>
+      % end
     </select></label>
   </form>
   <div id="events" data-events></div>

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import bottle
+from tinydb.table import Document
 
 from .. import backup, cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
@@ -24,6 +25,7 @@ from ..transfer import TransferError, check_destination, fetch_host_key
 from ..views import Views
 from .app import (
     Context,
+    change_source,
     error_response,
     handle_errors,
     health,
@@ -53,12 +55,12 @@ def install(app: bottle.Bottle, context: Context) -> None:
 
     @app.get("/api/streams")
     def list_streams() -> Any:
-        return json_response({"streams": store.read(lambda views: [dict(row) for row in views.streams()])})
+        return json_response({"streams": store.read(lambda views: [stream_json(views, row) for row in views.streams()])})
 
     @app.post("/api/streams")
     @handle_errors
     def create_stream() -> Any:
-        event = commands.create_stream(read_json(), source="api")[-1]
+        event = commands.create_stream(read_json(), source=change_source())[-1]
         return _created(f"/api/streams/{event.data.stream_id}", _stream(event.data.stream_id))
 
     @app.get("/api/streams/<stream_id:int>")
@@ -69,14 +71,14 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.put("/api/streams/<stream_id:int>")
     @handle_errors
     def update_stream(stream_id: int) -> Any:
-        commands.update_stream(stream_id, read_json(), source="api")
+        commands.update_stream(stream_id, read_json(), source=change_source())
         return json_response(_stream(stream_id))
 
     @app.delete("/api/streams/<stream_id:int>")
     @handle_errors
     def delete_stream(stream_id: int) -> Any:
         cascade = bottle.request.query.get("cascade", "").lower() in ("1", "true", "yes")
-        events = commands.delete_stream(stream_id, cascade, source="api")
+        events = commands.delete_stream(stream_id, cascade, source=change_source())
         return json_response({"deleted": {"stream_id": stream_id,
                                           "schedule_ids": [e.data.schedule_id for e in events[:-1]]}})
 
@@ -94,7 +96,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
         except ArtworkError as error:
             raise error_response(400, str(error), "artwork") from None
         try:
-            commands.set_artwork(stream_id, name, source="api")
+            commands.set_artwork(stream_id, name, source=change_source())
         except BaseException:
             remove_artwork(context.settings.artwork_dir, name)
             raise
@@ -113,7 +115,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @handle_errors
     def delete_artwork(stream_id: int) -> Any:
         old = _stream(stream_id)["artwork"]
-        commands.set_artwork(stream_id, "", source="api")
+        commands.set_artwork(stream_id, "", source=change_source())
         remove_artwork(context.settings.artwork_dir, old)
         return json_response(_stream(stream_id))
 
@@ -160,20 +162,20 @@ def install(app: bottle.Bottle, context: Context) -> None:
         if key.fingerprint != body["fingerprint"].strip():
             raise error_response(409, f"the server now shows {key.fingerprint}, not the fingerprint you confirmed; "
                                       "check with the server's administrator", "fingerprint")
-        commands.trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, source="api")
+        commands.trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, source=change_source())
         store.log.wait_notified()  # known_hosts is written from the event: have it on disk before answering
         return json_response({"trusted": {"host": key.host, "port": key.port, "fingerprint": key.fingerprint}})
 
     @app.post("/api/sessions/<session_id:int>/retry-transfer")
     @handle_errors
     def retry_transfer(session_id: int) -> Any:
-        commands.retry_transfer(session_id, source="api")
+        commands.retry_transfer(session_id, source=change_source())
         return json_response(_session(session_id), 202)
 
     @app.post("/api/streams/<stream_id:int>/record")
     @handle_errors
     def record_now(stream_id: int) -> Any:
-        event = commands.record_now(stream_id, read_json(), datetime.now(timezone.utc), source="api")[-1]
+        event = commands.record_now(stream_id, read_json(), datetime.now(timezone.utc), source=change_source())[-1]
         session_id = event.data.session_id
         return json_response({"session_id": session_id, "session": _session(session_id)}, 202,
                              Location=f"/api/sessions/{session_id}")
@@ -249,6 +251,10 @@ def install(app: bottle.Bottle, context: Context) -> None:
         return json_response({"file": name, "level": level,
                               **read_log(context.settings.logs_dir / name, level, limit,
                                          int(after) if after is not None else None)})
+
+    @app.get("/api/config/files")
+    def list_config_files() -> Any:
+        return json_response({"folder": str(settings.config_dir), "files": store.read(config_files_json)})
 
     @app.get("/api/events")
     @handle_errors
@@ -355,7 +361,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.post("/api/schedules")
     @handle_errors
     def create_schedule() -> Any:
-        event = commands.create_schedule(read_json(), source="api")[-1]
+        event = commands.create_schedule(read_json(), source=change_source())[-1]
         return _created(f"/api/schedules/{event.data.schedule_id}", _schedule(event.data.schedule_id))
 
     @app.get("/api/schedules/<schedule_id:int>")
@@ -366,20 +372,24 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.put("/api/schedules/<schedule_id:int>")
     @handle_errors
     def update_schedule(schedule_id: int) -> Any:
-        commands.update_schedule(schedule_id, read_json(), source="api")
+        commands.update_schedule(schedule_id, read_json(), source=change_source())
         return json_response(_schedule(schedule_id))
 
     @app.delete("/api/schedules/<schedule_id:int>")
     @handle_errors
     def delete_schedule(schedule_id: int) -> Any:
-        commands.delete_schedule(schedule_id, source="api")
+        commands.delete_schedule(schedule_id, source=change_source())
         return json_response({"deleted": {"schedule_id": schedule_id}})
 
     def _stream(stream_id: int) -> dict[str, Any]:
-        row = store.read(lambda views: views.get("streams", stream_id))
-        if row is None:
+        def query(views: Views) -> dict[str, Any] | None:
+            row = views.get("streams", stream_id)
+            return None if row is None else stream_json(views, row)
+
+        found = store.read(query)
+        if found is None:
             raise error_response(404, f"stream {stream_id} does not exist")
-        return dict(row)
+        return found
 
     def _session(session_id: int) -> dict[str, Any]:
         row = store.read(lambda views: views.get("sessions", session_id))
@@ -400,13 +410,24 @@ def install(app: bottle.Bottle, context: Context) -> None:
         return row
 
 
-def schedule_json(views: Views, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+def stream_json(views: Views, row: Document) -> dict[str, Any]:
+    """A stream as the API and pages show it: with the config file that owns it, if one does."""
+    return {**row, "config_file": views.config_file_of(row.doc_id)}
+
+
+def config_files_json(views: Views) -> list[dict[str, Any]]:
+    """The drop-in files the recorder has read, by name: applied or why not, and the streams they own."""
+    return sorted((dict(row) for row in views.all("config_files")), key=lambda row: row["file"])
+
+
+def schedule_json(views: Views, row: Document, now: datetime) -> dict[str, Any]:
     """A schedule as the API shows it: with its stream's name, its next run and the cron in words."""
     spec = cron.parse(row["cron"])
     next_run = cron.next_run(spec, now, cron.zone(row["timezone"])) if row["active"] else None
     stream = views.get("streams", row["stream_id"])
     return {**row, "stream_name": stream["name"] if stream else None,
-            "next_run": next_run.isoformat() if next_run else None, "description": cron.describe(spec)}
+            "next_run": next_run.isoformat() if next_run else None, "description": cron.describe(spec),
+            "config_file": views.config_file_of(row["stream_id"])}
 
 
 def _object(body: Any) -> dict[str, Any]:

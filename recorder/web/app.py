@@ -141,6 +141,9 @@ def build_app(context: Context) -> bottle.Bottle:
     return app
 
 
+SOURCE_KEY = "recorder.source"
+
+
 def current_login(context: Context) -> Login | None:
     return context.signer.read(bottle.request.get_cookie(COOKIE))
 
@@ -153,6 +156,7 @@ def _require_login(context: Context) -> None:
     is_api = path.startswith("/api/") or path == "/api"
     if is_api and header("Authorization"):
         if context.credentials.check_basic(header("Authorization")):
+            bottle.request.environ[SOURCE_KEY] = "api"
             return
         raise error_response(401, "log in as admin (HTTP Basic) to use the API",
                              **{"WWW-Authenticate": 'Basic realm="recorder"'})
@@ -166,6 +170,12 @@ def _require_login(context: Context) -> None:
         sent = header("X-CSRF-Token") or form_value("csrf_token")
         if not hmac.compare_digest(sent.encode(errors="replace"), login.csrf.encode()):  # str takes ASCII only
             raise error_response(403, "the page's security token is missing or stale; reload the page and retry")
+    bottle.request.environ[SOURCE_KEY] = "ui"
+
+
+def change_source() -> str:
+    """Who asks for a change, for the event log: the web UI (login cookie) or an API client (HTTP Basic)."""
+    return str(bottle.request.environ.get(SOURCE_KEY, "api"))
 
 
 def _security_headers() -> None:

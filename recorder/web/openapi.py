@@ -13,7 +13,7 @@ import bottle
 from .. import __version__
 from ..backup import MAX_MEMBER_BYTES
 from ..commands import MAX_RECORD_NOW_SECONDS
-from ..events import PAYLOAD_TYPES
+from ..events import PAYLOAD_TYPES, SOURCES
 from ..logs import LEVELS, LOG_FILES
 from ..validation import MAX_DURATION_MINUTES, MAX_PADDING_SECONDS, READ_ONLY_FIELDS, STREAM_URL_SCHEMES
 from .api import MAX_LIMIT, WHOLE_DIGITS
@@ -112,11 +112,22 @@ def _object(properties: dict[str, Schema], optional: tuple[str, ...] = ()) -> Sc
             "required": [name for name in properties if name not in optional]}
 
 
+_OWNER = {"type": ["string", "null"], "description": "The drop-in config file that owns it (then the API refuses to "
+                                                     "change it), or null."}
+
+
 def _schemas() -> dict[str, Schema]:
     stream = _object({**_ROW, **_shown(STREAM_FIELDS), "artwork": {"type": "string",
-                                                                    "description": "Stored file name."}})
+                                                                    "description": "Stored file name."},
+                      "config_file": _OWNER})
     schedule = _object({**_ROW, **_shown(SCHEDULE_FIELDS), "stream_name": {"type": ["string", "null"]},
-                        "next_run": _MAYBE_TIME, "description": {"type": "string"}})
+                        "next_run": _MAYBE_TIME, "description": {"type": "string"}, "config_file": _OWNER})
+    config_file = _object({"id": {"type": "integer"}, "file": {"type": "string"},
+                           "status": {"enum": ["applied", "failed"]},
+                           "stream_ids": {"type": "array", "items": {"type": "integer"}},
+                           "error": {"type": ["string", "null"]}, "line": {"type": ["integer", "null"]},
+                           "field": {"type": ["string", "null"]}, "applied_at": _MAYBE_TIME, "created_at": _TIME,
+                           "updated_at": _TIME})
     gap = _object({"started": _TIME, "seconds": {"type": "number"}, "reason": {"type": "string"}})
     progress = {**_object({"seconds": {"type": "number"}, "bytes": {"type": "integer"},
                            "bitrate_kbps": {"type": ["number", "null"]}, "title": {"type": ["string", "null"]},
@@ -143,12 +154,13 @@ def _schemas() -> dict[str, Schema]:
                            "error": {"type": "string"}}, optional=("error",)),
         "Stream": stream, "StreamCreate": _input(STREAM_FIELDS, ("name", "url")), "StreamUpdate": _input(STREAM_FIELDS),
         "Schedule": schedule, "ScheduleCreate": _input(SCHEDULE_FIELDS, ("stream_id", "cron", "duration_minutes")),
-        "ScheduleUpdate": _input(SCHEDULE_FIELDS), "Session": session, "Backup": backup,
+        "ScheduleUpdate": _input(SCHEDULE_FIELDS), "Session": session, "Backup": backup, "ConfigFile": config_file,
         "Host": _object({"id": {"type": "integer"}, "host": {"type": "string"}, "port": {"type": "integer"},
                          "key_type": {"type": "string"}, "key_base64": {"type": "string"},
                          "fingerprint": {"type": "string"}, "created_at": _TIME, "updated_at": _TIME}),
         "Event": _object({"seq": {"type": "integer"}, "at": _TIME, "type": {"enum": sorted(PAYLOAD_TYPES)},
-                          "v": {"type": "integer"}, "source": {"type": "string"}, "data": {"type": "object"}}),
+                          "v": {"type": "integer"}, "source": {"type": "string", "examples": list(SOURCES)},
+                          "data": {"type": "object"}}),
     }
 
 
@@ -350,13 +362,17 @@ def _other_paths() -> dict[str, Any]:
                         _param("level", "query", {"enum": list(LEVELS), "default": "DEBUG"}, "Any case"),
                         _param("limit", "query", {**_LIMIT, "default": 200}),
                         _param("after", "query", _COUNT, "An earlier answer's next_offset, to follow")))},
+        "/api/config/files": {"get": _op(
+            "list_config_files", "The drop-in config files read so far, with their status",
+            {200: _answer("The folder and its files", _object({
+                "folder": {"type": "string"}, "files": {"type": "array", "items": _ref("ConfigFile")}}))})},
         "/api/events": {"get": _op(
             "list_events", "The audit trail, newest first", {200: _answer("A page of events", _object({
                 "events": {"type": "array", "items": _ref("Event")}, "before": {"type": ["integer", "null"]},
                 "limit": {"type": "integer"}}))}, (400,),
             parameters=(_param("type", "query", {"type": "string"}, "Comma-separated types or families "
                                                                     "(session, session.failed)"),
-                        _param("source", "query", {"type": "string", "examples": ["api", "runner"]}),
+                        _param("source", "query", {"type": "string", "examples": list(SOURCES)}),
                         _param("stream_id", "query", _COUNT), _param("session_id", "query", _COUNT),
                         _param("from", "query", moment), _param("to", "query", moment),
                         _param("before", "query", _COUNT, "An earlier answer's before, for older events"),

@@ -14,7 +14,8 @@ import orjson
 
 from .. import __version__
 from ..declared import problem_text
-from .api import schedule_json
+from ..events import SOURCES
+from .api import config_files_json, schedule_json, stream_json
 from .app import Context, current_login, form_value
 from .auth import USER
 from .sessions import COOKIE, MAX_AGE_SECONDS
@@ -90,19 +91,16 @@ def install(app: bottle.Bottle, context: Context) -> None:
         problems = sorted((s for s in sessions if s["status"] in ("failed", "missed")),
                           key=lambda s: s["id"], reverse=True)[:8]
         streams = store.read(lambda views: {row.doc_id: row["name"] for row in views.streams()})
-        broken_files = store.read(lambda views: [dict(row) for row in views.all("config_files")
-                                                 if row["status"] == "failed"])
+        broken_files = [row for row in store.read(config_files_json) if row["status"] == "failed"]
         return render(context, "dashboard", upcoming=upcoming, problems=problems, streams=streams,
-                      broken_files=sorted(broken_files, key=lambda row: row["file"]),
+                      broken_files=broken_files,
                       uptime=time.monotonic() - context.started, last_seq=store.log.last_seq,
                       counts={"streams": len(streams), "schedules": len(schedules), "sessions": len(sessions)})
 
     @app.get("/streams")
     def streams_page() -> Any:
-        streams = store.read(lambda views: [dict(row, config_file=views.config_file_of(row.doc_id))
-                                            for row in views.streams()])
-        files = store.read(lambda views: sorted((dict(row) for row in views.all("config_files")),
-                                                key=lambda row: row["file"]))
+        streams = store.read(lambda views: [stream_json(views, row) for row in views.streams()])
+        files = store.read(config_files_json)
         return render(context, "streams", streams=sorted(streams, key=lambda s: s["name"].casefold()),
                       config_files=files, config_dir=str(context.settings.config_dir),
                       max_artwork_mb=context.settings.max_artwork_size_mb)
@@ -111,8 +109,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     def schedules_page() -> Any:
         now = datetime.now(timezone.utc)
         schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
-        streams = store.read(lambda views: [dict(row, config_file=views.config_file_of(row.doc_id))
-                                            for row in views.streams()])
+        streams = store.read(lambda views: [stream_json(views, row) for row in views.streams()])
         from_file = {s["id"]: s["config_file"] for s in streams if s["config_file"]}
         return render(context, "schedules", schedules=schedules, default_tz=context.settings.tz, from_file=from_file,
                       streams=[s for s in streams if not s["config_file"]], any_streams=bool(streams))
@@ -124,7 +121,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
 
     @app.get("/logs")
     def logs_page() -> Any:
-        return render(context, "logs")
+        return render(context, "logs", sources=SOURCES)
 
     @app.get("/system")
     def system_page() -> Any:
