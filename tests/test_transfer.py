@@ -514,3 +514,41 @@ def test_no_auto_adding_policy_anywhere() -> None:
                      for name in ("transfer.py", "host_keys.py"))
     assert "AutoAddPolicy" not in source and "WarningPolicy" not in source and "password=" not in source
     assert "look_for_keys=False" in source and "allow_agent=False" in source
+
+
+def test_without_openssl_on_the_server_sha256sum_checks_the_copy(keys: Keys, tmp_path: Path, remote: Path) -> None:
+    """The checksum prefers `openssl dgst`; a server without openssl falls back to sha256sum, which still checks."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "sha256sum").symlink_to("/usr/bin/sha256sum")
+    server = start_sshd(tmp_path / "sshd", keys.authorized, extra=(f"SetEnv PATH={tools}",))
+    try:
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line())
+        local = make_file(tmp_path / "show.mp3", 1_000_000)
+        corrupt = bytearray(local.read_bytes()[:600_000])
+        corrupt[1000:2000] = bytes(1000)
+        remote.mkdir()
+        (remote / ".show.mp3.part").write_bytes(corrupt)
+        error = failure(local, dest(server, remote), keys.client, known_hosts)
+        assert "SHA-256" in error.reason
+        upload(local, dest(server, remote), keys.client, known_hosts)
+    finally:
+        server.stop()
+    assert (remote / "show.mp3").read_bytes() == local.read_bytes()
+
+
+@pytest.mark.parametrize("ciphers", ["aes128-ctr", "aes256-gcm@openssh.com"])
+def test_a_server_with_other_ciphers_is_still_reached(ciphers: str, keys: Keys, tmp_path: Path,
+                                                      remote: Path) -> None:
+    """AES-GCM is offered first because it costs us least; the rest of paramiko's list stays offered (the server
+    here allows only `ciphers`)."""
+    server = start_sshd(tmp_path / "sshd", keys.authorized, extra=(f"Ciphers {ciphers}",))
+    try:
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line())
+        local = make_file(tmp_path / "show.mp3", 300_000)
+        upload(local, dest(server, remote), keys.client, known_hosts)
+    finally:
+        server.stop()
+    assert (remote / "show.mp3").read_bytes() == local.read_bytes()
