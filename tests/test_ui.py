@@ -210,6 +210,10 @@ def test_a_dropped_config_file_shows_up_marked_and_its_errors_on_the_dashboard(b
             page.reload()
         expect(problem).to_contain_text("line 2: not valid JSON")
         shoot(page, "dashboard-config-error")
+
+        missing = page.goto(server.url + "/no-such-page")
+        assert missing is not None and missing.status == 404
+        expect(page.locator("h2")).to_have_text("Page not found")
     finally:
         server.stop()
 

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import bottle
@@ -26,6 +27,10 @@ from .auth import Credentials
 from .sessions import COOKIE, Login, LoginThrottle, Signer
 
 log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+VIEWS = str(ROOT / "views")
+STATIC = str(ROOT / "static")
 
 MAX_JSON_BYTES = 1024 * 1024
 ERROR_STATUS = {Invalid: 400, NotFound: 404, Conflict: 409}
@@ -188,7 +193,8 @@ def _security_headers() -> None:
 
 
 def _error_page(error: bottle.HTTPError) -> str:
-    """Bottle's own errors (no route, wrong method, crash) as JSON; a crash is logged, never shown."""
+    """Bottle's own errors (no route, wrong method, crash) as JSON, or a page for a browser outside the API;
+    a crash is logged, never shown."""
     if error.status_code >= 500:
         log.error("internal error on %s %s: %s\n%s", bottle.request.method, bottle.request.path,
                   error.exception, error.traceback or "")
@@ -196,6 +202,11 @@ def _error_page(error: bottle.HTTPError) -> str:
     else:
         message = {404: f"no such path: {bottle.request.path}", 405: "method not allowed"}.get(
             error.status_code, str(error.body))
+    wants_page = "text/html" in header("Accept") and not bottle.request.path.startswith(("/api", "/health"))
+    if wants_page:
+        bottle.response.content_type = "text/html; charset=utf-8"
+        title = {404: "Page not found"}.get(error.status_code, f"Error {error.status_code}")
+        return bottle.template("error", template_lookup=[VIEWS], title=title, message=message)
     bottle.response.content_type = "application/json; charset=utf-8"
     return json.dumps({"error": message})
 

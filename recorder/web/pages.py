@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import bottle
@@ -16,15 +15,12 @@ from .. import __version__
 from ..declared import problem_text
 from ..events import SOURCES
 from .api import config_files_json, schedule_json, stream_json
-from .app import Context, current_login, form_value
+from .app import STATIC, VIEWS, Context, current_login, form_value
 from .auth import USER
 from .sessions import COOKIE, MAX_AGE_SECONDS
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-VIEWS = str(ROOT / "views")
-STATIC = str(ROOT / "static")
 NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"), ("/sessions", "Sessions"),
        ("/logs", "Logs"), ("/system", "System"), ("/backup", "Backup"))
 
