@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
 import stat
@@ -520,7 +521,7 @@ def test_without_openssl_on_the_server_sha256sum_checks_the_copy(keys: Keys, tmp
     """The checksum prefers `openssl dgst`; a server without openssl falls back to sha256sum, which still checks."""
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "sha256sum").symlink_to("/usr/bin/sha256sum")
+    (tools / "sha256sum").symlink_to(shutil.which("sha256sum") or "/usr/bin/sha256sum")
     server = start_sshd(tmp_path / "sshd", keys.authorized, extra=(f"SetEnv PATH={tools}",))
     try:
         known_hosts = tmp_path / "known_hosts"
