@@ -100,8 +100,9 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int, int, float]:
-    """`count` record-now sessions in a real serve process: CPU seconds until the window ended (capture), peak
-    RSS, complete files, and the CPU seconds spent after it (joining, MP3, tags), which bare ffmpeg does not do."""
+    """`count` record-now sessions in a real serve process: CPU seconds per second of recording while capturing
+    (the API calls that started them included), peak RSS, complete files, and the CPU seconds spent after the
+    windows (joining, MP3, tags), which bare ffmpeg does not do."""
     port = _free_port()
     env = {**os.environ, "STATE_DIR": str(base / "state"), "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port),
            "ADMIN_PASSWORD": "bench-password", "MAX_CONCURRENT_RECORDINGS": str(count), "LOG_LEVEL": "WARNING"}
@@ -121,14 +122,19 @@ def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, 
     sampler = threading.Thread(target=sample, args=([process], stop, peak), daemon=True)
     sampler.start()
     before = cpu_seconds(process)
-    ids = []
+    ids, started = [], []
     for number in range(count):
         stream = api.post(base_url + "/api/streams", json={"name": f"Bench {number}", "url": url}, timeout=10).json()
+        started.append(time.monotonic())
         ids.append(api.post(f"{base_url}/api/streams/{stream['id']}/record", json={"duration_seconds": seconds},
                             timeout=10).json()["session_id"])
-    window_end = time.monotonic() + seconds
-    time.sleep(max(0.0, window_end - time.monotonic() - 0.5))
-    capture_cpu = cpu_seconds(process) - before  # the capture itself, before any joining and tagging
+    # Measured just before the *first* window ends: every capture still runs and none has begun joining or
+    # tagging (which bare ffmpeg does not do). The later ones started later, so CPU is compared per second of
+    # recording, not per run.
+    measured_at = started[0] + seconds - 0.5
+    time.sleep(max(0.0, measured_at - time.monotonic()))
+    capture_cpu = cpu_seconds(process) - before
+    recorded_seconds = sum(measured_at - at for at in started)
     deadline = time.monotonic() + 120
     sessions: list[dict] = []
     while time.monotonic() < deadline:
@@ -141,11 +147,12 @@ def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, 
     server.terminate()
     server.wait(timeout=30)
     complete = sum(1 for s in sessions if s["status"] == "completed" and abs(s["duration_seconds"] - seconds) < 1)
-    return capture_cpu, peak[0], complete, finishing_cpu
+    return capture_cpu / recorded_seconds, peak[0], complete, finishing_cpu
 
 
 def bare_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int, int]:
-    """The same recordings as plain `ffmpeg -c copy` processes: the floor the service is measured against."""
+    """The same recordings as plain `ffmpeg -c copy` processes, the floor the service is measured against: CPU
+    seconds per second of recording, peak RSS, complete files."""
     folder = base / "bare"
     folder.mkdir()
     processes = [subprocess.Popen(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", url, "-map", "0:a:0",
@@ -168,7 +175,7 @@ def bare_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, int
         process.wait()
     stop.set()
     complete = sum(1 for n in range(count) if abs(probe_duration(folder / f"{n}.mp3") - seconds) < 1)
-    return used, peak[0], complete
+    return used / (count * (seconds - 0.5)), peak[0], complete
 
 
 def outage(base: Path, stream: StreamServer) -> None:
@@ -224,8 +231,9 @@ def main() -> None:
                 ours = service_run(base, stream.url, args.concurrent, args.seconds)
                 bare = bare_run(base, stream.url, args.concurrent, args.seconds)
                 print(f"{args.concurrent} concurrent {args.seconds} s recordings: service CPU while capturing "
-                      f"{ours[0]:.1f} s, peak RSS {ours[1] / 2**20:.0f} MiB, complete {ours[2]}; bare ffmpeg CPU "
-                      f"{bare[0]:.1f} s, peak RSS {bare[1] / 2**20:.0f} MiB, complete {bare[2]}; ratios CPU "
+                      f"{ours[0] * 1000:.1f} ms per recording-second, peak RSS {ours[1] / 2**20:.0f} MiB, complete "
+                      f"{ours[2]}; bare ffmpeg CPU {bare[0] * 1000:.1f} ms per recording-second, peak RSS "
+                      f"{bare[1] / 2**20:.0f} MiB, complete {bare[2]}; ratios CPU "
                       f"{ours[0] / bare[0]:.2f}, RSS {ours[1] / bare[1]:.2f} (target <= 1.1); afterwards joining, "
                       f"MP3 and tags took {ours[3]:.1f} s CPU ({ours[3] / args.concurrent:.2f} s a recording)",
                       flush=True)

@@ -191,11 +191,10 @@ class _Capture:
         """Watch one ffmpeg run; end it at the deadline, at stop, or when its output stalls."""
         last_size, last_growth = -1, time.monotonic()
         next_disk_check = time.monotonic() + 5
+        exited = _exit_watch(process)
         while True:
-            try:
-                code = process.wait(timeout=max(0.0, min(self.options.check_seconds, self._remaining())))
-            except subprocess.TimeoutExpired:
-                code = None
+            exited.wait(max(0.0, min(self.options.check_seconds, self._remaining())))
+            code = process.returncode if exited.is_set() else None
             size = output.stat().st_size if output.exists() else 0
             if size != last_size:
                 last_size, last_growth = size, time.monotonic()
@@ -310,6 +309,19 @@ def _exit_reason(code: int, ffmpeg_log: Path, offset: int) -> str:
                  if line.strip() and not any(noise in line for noise in ("Metadata update", "Statistics:"))]
     detail = lines[-1].split("] ", 1)[-1].strip() if lines else ""
     return f"ffmpeg ended early (exit {code}){': ' + detail[:200] if detail else ''}"
+
+
+def _exit_watch(process: subprocess.Popen[bytes]) -> threading.Event:
+    """An event set when ffmpeg exits. `Popen.wait(timeout)` polls every 50 ms (CPython's busy loop), which for
+    dozens of captures costs more CPU than the ffmpegs themselves; a thread blocked in waitpid costs nothing."""
+    exited = threading.Event()
+
+    def wait() -> None:
+        process.wait()
+        exited.set()
+
+    threading.Thread(target=wait, name=f"ffmpeg-{process.pid}", daemon=True).start()
+    return exited
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
