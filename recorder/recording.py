@@ -46,6 +46,9 @@ ORPHAN_GRACE_SECONDS = 300
 FORMAT_GRACE_SECONDS = 6.0  # output within this long, or the announced format was wrong
 # What a server's Content-Type says about the stream, as ffmpeg input formats. Naming the format skips ffmpeg's
 # probe, which on an MP3 joined mid-frame (every Icecast mount) holds back all output for about 8 seconds.
+# Named here, ADTS-to-Matroska conversion runs in ffmpeg itself, which drops a bad packet and goes on; the copy
+# the muxer would insert on its own ends the whole run at the first false frame header (a mid-frame join).
+ADTS_TO_MATROSKA = ["-bsf:a", "aac_adtstoasc"]
 INPUT_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/aac": "aac", "audio/aacp": "aac",
                  "audio/x-aac": "aac", "application/ogg": "ogg", "audio/ogg": "ogg"}
 TITLE_LINE = re.compile(rb"Metadata update for StreamTitle: ?(.*?)\r?$", re.MULTILINE)
@@ -107,7 +110,8 @@ def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: Ca
             *(["-debug_ts"] if options.debug_timestamps else []),
             "-protocol_whitelist", PROTOCOL_WHITELIST, "-rw_timeout", str(int(options.rw_timeout_seconds * 1e6)),
             *network, *(["-f", input_format] if input_format else []), "-i", stream.url, "-map", "0:a:0",
-            "-c", "copy", "-t", f"{seconds * 2 + ORPHAN_GRACE_SECONDS:.0f}",
+            "-c", "copy", *(ADTS_TO_MATROSKA if input_format == "aac" else []),
+            "-t", f"{seconds * 2 + ORPHAN_GRACE_SECONDS:.0f}",
             "-f", "matroska",
             # a cluster a second, flushed at once: the file grows steadily (the stall watchdog watches it)
             # and a killed ffmpeg loses at most a second

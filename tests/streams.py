@@ -25,6 +25,17 @@ def make_mp3(path: Path, seconds: int = 10, frequency: int = 440) -> Path:
     return path
 
 
+def make_adts_joined_mid_frame(path: Path, seconds: int = 10) -> Path:
+    """ADTS AAC as a listener joining mid-stream may get it: it starts with bytes that look like a frame header
+    (sync word, a length) but are not one, the way Icecast's burst can begin inside a frame."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:sample_rate=44100:duration={seconds}", "-c:a", "aac", "-b:a", "96k",
+                    "-f", "adts", str(path)], check=True)
+    false_header = bytes([0xFF, 0xF1, 0x7C, 0x40, 0x08, 0xDF, 0xFC]) + bytes(range(63))  # sample rate index 15
+    path.write_bytes(b"\x12\x34" + false_header + path.read_bytes())
+    return path
+
+
 def icy_block(title: str) -> bytes:
     text = f"StreamTitle='{title}';".encode()
     padded = text + b"\0" * (-len(text) % 16)
@@ -34,8 +45,9 @@ def icy_block(title: str) -> bytes:
 class StreamServer:
     """Serves /live.mp3 (throttled to 128 kbit/s) until stopped; other paths answer 404."""
 
-    def __init__(self, mp3: Path) -> None:
+    def __init__(self, mp3: Path, content_type: str = "audio/mpeg") -> None:
         self.data = mp3.read_bytes()
+        self.content_type = content_type
         self.title = "Artist - First Song"
         self.fail_status: int | None = None
         self.stalled = False
@@ -61,7 +73,7 @@ class StreamServer:
                     return
                 icy = self.headers.get("Icy-MetaData") == "1"
                 self.send_response(200)
-                self.send_header("Content-Type", "audio/mpeg")
+                self.send_header("Content-Type", server.content_type)
                 self.send_header("icy-name", "Test Radio")
                 if icy:
                     self.send_header("icy-metaint", str(METAINT))

@@ -16,7 +16,8 @@ from recorder.parts import CaptureResult, chapters_of, sorted_parts
 from recorder.processing import probe_duration
 from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture
 
-from streams import StreamServer, make_mp3
+from sources import codec_of
+from streams import StreamServer, make_adts_joined_mid_frame, make_mp3
 
 FAST = CaptureOptions(stall_seconds=3, rw_timeout_seconds=2, first_retry_seconds=0.2, max_retry_seconds=0.5,
                       min_free_bytes=0)
@@ -67,6 +68,19 @@ def test_a_clean_capture_lasts_the_window_and_keeps_the_stream_as_it_is(tmp_path
     assert listener.gaps == [] and len(sorted_parts(tmp_path)) == 1
     assert listener.progress.bytes > 40_000 and listener.progress.title == "Artist - First Song"
     assert 100 <= (listener.progress.bitrate_kbps or 0) <= 160
+
+
+def test_an_aac_stream_joined_inside_a_frame_records_without_a_gap(tmp_path: Path) -> None:
+    """Regression: ffmpeg's muxer gave up on the first, false ADTS frame (its automatic aac_adtstoasc filter
+    failed), so the first connection to an AAC Icecast mount sometimes ended at once with a short gap."""
+    station = StreamServer(make_adts_joined_mid_frame(tmp_path / "joined.aac"), content_type="audio/aac")
+    try:
+        result, listener, _ = record(tmp_path / "session", station.url, 3)
+    finally:
+        station.stop()
+    assert result.error is None and result.file is not None, result.error
+    assert listener.gaps == [] and len(sorted_parts(tmp_path / "session")) == 1
+    assert codec_of(result.file) == "aac"
 
 
 def test_title_changes_become_chapters(tmp_path: Path, server: StreamServer) -> None:
