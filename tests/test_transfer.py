@@ -512,7 +512,7 @@ def test_no_threads_are_left_behind(sshd: Sshd, keys: Keys, known_hosts: Path, r
 
 def test_no_auto_adding_policy_anywhere() -> None:
     source = "".join((Path(__file__).parents[1] / "recorder" / name).read_text()
-                     for name in ("transfer.py", "host_keys.py"))
+                     for name in ("transfer.py", "sftp_link.py", "host_keys.py"))
     assert "AutoAddPolicy" not in source and "WarningPolicy" not in source and "password=" not in source
     assert "look_for_keys=False" in source and "allow_agent=False" in source
 
