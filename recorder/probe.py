@@ -54,6 +54,7 @@ class ProbeResult:
     icy_genre: str | None = None
     current_title: str | None = None
     content_type: str | None = None
+    warning: str | None = None  # it records, but something deserves a look (an untrusted TLS certificate)
 
     def as_json(self) -> dict[str, object]:
         """A plain dict for the API answer."""
@@ -62,6 +63,10 @@ class ProbeResult:
 
 class ProbeFailed(Exception):
     """A look that ended early; the message is the sentence shown to the user."""
+
+
+class _Untrusted(Exception):
+    """The station's TLS certificate did not verify; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class _Answer:
     icy_genre: str | None = None
     icy_br: int | None = None
     title: str | None = None
+    warning: str | None = None
 
 
 def probe(url: str, timeout: float = 8.0, user_agent: str | None = None) -> ProbeResult:
@@ -129,10 +135,17 @@ def _bounded(work: Callable[[], _T], seconds: float) -> _T:
 def _http_answer(url: str, timeout: float, agent: str) -> _Answer:
     """GET the URL, following up to MAX_REDIRECTS redirects to http/https, and read what the station says."""
     deadline = time.monotonic() + timeout
+    warning = None
     for _ in range(MAX_REDIRECTS + 1):
-        sent = _request(url, agent, deadline, timeout)
+        try:
+            sent = _request(url, agent, deadline, timeout, verify=warning is None)
+        except _Untrusted as untrusted:
+            # ffmpeg does not check stream certificates (tls_verify is off), so such a station records: say so
+            warning = (f"the station's TLS certificate is not trusted ({untrusted}); it records anyway (stream "
+                       "certificates are not checked), but make sure the address is the station's")
+            sent = _request(url, agent, deadline, timeout, verify=False)
         if sent is None:  # an old SHOUTcast server answering `ICY 200 OK`: ffprobe understands it, http.client not
-            return _Answer(url)
+            return _Answer(url, warning=warning)
         connection, sock, response = sent
         try:
             if response.status in (301, 302, 303, 307, 308):
@@ -140,7 +153,7 @@ def _http_answer(url: str, timeout: float, agent: str) -> _Answer:
                 continue
             if not 200 <= response.status < 300:
                 raise ProbeFailed(_status_reason(response.status, response.reason))
-            return _read_answer(url, response, sock, deadline, timeout)
+            return replace(_read_answer(url, response, sock, deadline, timeout), warning=warning)
         finally:
             response.close()
             connection.close()
@@ -150,14 +163,16 @@ def _http_answer(url: str, timeout: float, agent: str) -> _Answer:
 _Sent = tuple[http.client.HTTPConnection, socket.socket, http.client.HTTPResponse]
 
 
-def _request(url: str, agent: str, deadline: float, timeout: float) -> _Sent | None:
+def _request(url: str, agent: str, deadline: float, timeout: float, verify: bool = True) -> _Sent | None:
     """Send the GET and read the status line and headers (the socket is kept to bound the body reads)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", _port(url)
     if not host:
         raise ProbeFailed("the address has no host name")
-    connection = (http.client.HTTPSConnection(host, port, timeout=_remaining(deadline, timeout),
-                                              context=ssl.create_default_context())
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    connection = (http.client.HTTPSConnection(host, port, timeout=_remaining(deadline, timeout), context=context)
                   if parts.scheme == "https" else
                   http.client.HTTPConnection(host, port, timeout=_remaining(deadline, timeout)))
     headers = {"User-Agent": agent, "Icy-MetaData": "1", "Accept": "*/*"}
@@ -173,6 +188,8 @@ def _request(url: str, agent: str, deadline: float, timeout: float) -> _Sent | N
         connection.close()
         if isinstance(error, http.client.BadStatusLine) and str(error.line).startswith("ICY "):
             return None
+        if isinstance(error, ssl.SSLCertVerificationError):
+            raise _Untrusted(error.verify_message) from None
         if isinstance(error, (OSError, http.client.HTTPException)):
             raise ProbeFailed(_explain(error, host, port, timeout)) from None
         raise
@@ -306,8 +323,6 @@ def _explain(error: BaseException, host: str, port: int, timeout: float) -> str:
         return f"connection refused by {host}:{port} (is the server running?)"
     if isinstance(error, TimeoutError):
         return f"no answer within {timeout:g} s"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS handshake failed: the station's certificate is not trusted ({error.verify_message})"
     if isinstance(error, ssl.SSLError):
         text = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(error))
         hint = " (is it really https? try http://)" if "WRONG_VERSION_NUMBER" in str(error) else ""
@@ -400,6 +415,7 @@ def _result(answer: _Answer, found: dict[str, Any]) -> ProbeResult:
         icy_genre=answer.icy_genre or tags.get("icy-genre") or None,
         current_title=answer.title or (tags.get("streamtitle") or "").strip() or None,
         content_type=answer.content_type,
+        warning=answer.warning,
     )
 
 

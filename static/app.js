@@ -166,7 +166,9 @@ function describeTest(data) {
   const facts = [data.codec && `codec ${data.codec}`, data.bitrate_kbps && `${data.bitrate_kbps} kbit/s`,
                  data.sample_rate && `${data.sample_rate} Hz`, data.icy_name && `“${data.icy_name}”`,
                  data.current_title && `now playing: ${data.current_title}`].filter(Boolean);
-  return [`Reachable: ${facts.join(" · ")}`];
+  const lines = [`Reachable: ${facts.join(" · ")}`];
+  if (data.warning) lines.push(el("p", { class: "warn", text: `Note: ${data.warning}` }));
+  return lines;
 }
 
 // toggles (schedule active) and artwork uploads

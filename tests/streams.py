@@ -7,6 +7,7 @@ backlog on connect (Icecast's burst-on-connect).
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import threading
 import time
@@ -45,7 +46,7 @@ def icy_block(title: str) -> bytes:
 class StreamServer:
     """Serves /live.mp3 (throttled to 128 kbit/s) until stopped; other paths answer 404."""
 
-    def __init__(self, mp3: Path, content_type: str = "audio/mpeg") -> None:
+    def __init__(self, mp3: Path, content_type: str = "audio/mpeg", tls: ssl.SSLContext | None = None) -> None:
         self.data = mp3.read_bytes()
         self.content_type = content_type
         self.title = "Artist - First Song"
@@ -88,7 +89,10 @@ class StreamServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/live.mp3"
+        if tls is not None:  # a station behind HTTPS (handshakes happen as connections are accepted)
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/live.mp3"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -20,18 +20,14 @@ from recorder import probe as probe_module
 from recorder import recording
 from recorder.probe import PROTOCOL_WHITELIST, ProbeResult, ffprobe_argv, probe
 
+from sources import record
+from streams import StreamServer, icy_block, make_mp3
+
 BYTES_PER_SECOND = 128_000 // 8
 BURST = 2 * BYTES_PER_SECOND  # like Icecast's burst-on-connect, so ffprobe has its first frames at once
 METAINT = 16_000
 TITLE = "Artist - Song"
 AGENT = "ProbeTest/1.0 (only this agent may listen)"
-
-
-def icy_block(title: str) -> bytes:
-    """An ICY metadata block: length byte (in 16-byte units), then `StreamTitle='...';` padded with NULs."""
-    body = f"StreamTitle='{title}';".encode()
-    body += b"\0" * (-len(body) % 16)
-    return bytes([len(body) // 16]) + body
 
 
 def ffmpeg(*args: str) -> None:
@@ -312,31 +308,23 @@ def test_tls_to_a_plain_http_port(radio: Radio) -> None:
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make a certificate")
-def test_tls_untrusted_certificate(tmp_path: Path) -> None:
+def test_an_untrusted_certificate_is_a_warning_because_it_records(tmp_path: Path) -> None:
+    """ffmpeg does not check stream certificates, so a self-signed station records: the test says so instead
+    of calling it unreachable (it did, while recording worked)."""
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
                    check=True, capture_output=True, timeout=30)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        listener.settimeout(10)
-        port = listener.getsockname()[1]
-
-        def serve_one() -> None:
-            try:
-                connection, _ = listener.accept()
-                with connection:
-                    context.wrap_socket(connection, server_side=True).close()
-            except OSError:
-                pass  # the client hangs up once it sees the certificate (SSLError is an OSError)
-
-        server = threading.Thread(target=serve_one, daemon=True)
-        server.start()
-        result = probe(f"https://127.0.0.1:{port}/live.mp3", timeout=3)
-        server.join(5)
-    assert not result.reachable and "TLS handshake failed" in result.reason and "not trusted" in result.reason
+    station = StreamServer(make_mp3(tmp_path / "tone.mp3"), tls=context)
+    try:
+        result = probe(station.url, timeout=3)
+        recorded, _, _ = record(tmp_path / "session", station.url, 2)
+    finally:
+        station.stop()
+    assert result.reachable and result.codec == "mp3", result.reason
+    assert result.warning and "certificate is not trusted" in result.warning and "records anyway" in result.warning
+    assert recorded.error is None and recorded.duration_seconds > 1.5, recorded.error
 
 
 def test_bad_user_agent_is_a_reason_not_an_injection(radio: Radio) -> None:

@@ -249,7 +249,8 @@ def _stream_paths() -> dict[str, Any]:
                 "What the test found", _object({"stream_id": {"type": "integer"}, "reachable": {"type": "boolean"},
                                                 **{key: {"type": ["string", "integer", "null"]} for key in (
                                                     "reason", "codec", "bitrate_kbps", "sample_rate", "channels",
-                                                    "icy_name", "icy_genre", "current_title", "content_type")}}))},
+                                                    "icy_name", "icy_genre", "current_title", "content_type",
+                                                    "warning")}}))},
                 _BY_ID),
         },
         "/api/streams/{stream_id}/test-destination": {
