@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     events.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they come")
     events.add_argument("--type", help="only events of this type or family, e.g. stream or session.failed")
     commands.add_parser("check", help="replay the log and report counts and problems without serving")
+    check_files = commands.add_parser("check-config", help="say what drop-in config files would change, or why "
+                                                           "they would not be used, without changing anything")
+    check_files.add_argument("files", nargs="*", type=Path, help="default: every *.json in CONFIG_DIR")
     imported = commands.add_parser("import-log", help="turn a copied events.jsonl into a backup you can restore")
     imported.add_argument("file", type=Path)
     imported.add_argument("--name", default="imported-log")
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "trust-host":
             return trust_host(settings, args.host, args.port, args.fingerprint)
+        if args.command == "check-config":
+            return check_config(settings, args.files)
         return check(settings.event_log_path)
     except (settings_module.SettingsError, LogLockedError, LogCorruptError, OSError) as error:
         print(f"recorder: error: {_describe(error)}", file=sys.stderr)
@@ -174,6 +179,36 @@ def check(path: Path) -> int:
         print(f"warning: the log ends in a torn line of {len(found.torn)} bytes (a crash mid-write); "
               "the next start cuts it off and keeps it aside")
     return 0
+
+
+def check_config(settings: settings_module.Settings, files: list[Path]) -> int:
+    """A dry run of drop-in files against the log as it is now (safe while a server runs): 1 if any is refused."""
+    from .config_folder import is_config_file
+    from .declared import MAX_FILE_BYTES, decide_config_file, problem_text
+    from .events import ConfigFileFailed
+
+    path = settings.event_log_path
+    views = replay(scan(path.read_bytes()).events) if path.exists() else replay([])
+    targets = files or sorted(p for p in settings.config_dir.glob("*.json") if is_config_file(p.name))
+    if not targets:
+        print(f"{settings.config_dir}: no config files")
+    refused = 0
+    for target in targets:
+        with open(target, "rb") as file:
+            payloads = decide_config_file(views, target.name, file.read(MAX_FILE_BYTES + 1), settings.tz)
+        row = views.config_file(target.name)
+        if payloads and isinstance(payloads[-1], ConfigFileFailed):
+            failed = payloads[-1]
+            print(f"{target}: not usable: {problem_text(failed.error, failed.line, failed.field)}")
+        elif not payloads and row is not None and row["status"] == "failed":
+            print(f"{target}: not usable: {problem_text(row['error'], row['line'], row['field'])}")
+        else:
+            changes = collections.Counter(p.TYPE for p in payloads if not p.TYPE.startswith("config."))
+            said = ", ".join(f"{count} {kind}" for kind, count in sorted(changes.items())) or "nothing to change"
+            print(f"{target}: ok ({said})")
+            continue
+        refused += 1
+    return 1 if refused else 0
 
 
 if __name__ == "__main__":

@@ -113,6 +113,27 @@ def test_check_and_events_read_a_live_log(tmp_path: Path) -> None:
         server.stop()
 
 
+
+def test_check_config_is_a_dry_run_of_the_drop_in_files(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    config = state / "config"
+    config.mkdir(parents=True)
+    (config / "jazz.json").write_text('{"name": "Jazz", "url": "http://127.0.0.1/j.mp3", '
+                                      '"schedules": [{"cron": "0 9 * * *", "duration_minutes": 60}]}')
+    (config / "broken.json").write_text('{"name": "Broken",\n "url": }')
+    (config / ".editor-copy.json").write_text("{")
+    env = server_env(state, 1)
+    dry = subprocess.run([sys.executable, "-m", "recorder", "check-config"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert dry.returncode == 1, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"{config / 'broken.json'}: not usable: line 2: not valid JSON: Expecting value (line 2, column 9)",
+        f"{config / 'jazz.json'}: ok (1 schedule.created, 1 stream.created)"]
+    assert not (state / "events.jsonl").exists(), "a dry run writes nothing"
+    one = subprocess.run([sys.executable, "-m", "recorder", "check-config", str(config / "jazz.json")], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert one.returncode == 0 and "ok (1 schedule.created, 1 stream.created)" in one.stdout
+
 def test_a_corrupt_line_stops_start_up_naming_it(tmp_path: Path) -> None:
     state = tmp_path / "state"
     server = start_server(state)
