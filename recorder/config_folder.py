@@ -90,8 +90,12 @@ class ConfigFolder:
                     continue
             elif name not in self._unsettled or now - self._unsettled[name] < self.settle_seconds:
                 continue
+            try:
+                self._read_file(name)
+            except Exception:
+                self._unsettled[name] = now + (self.poll_seconds or RESCAN_SECONDS)  # e.g. a full disk
+                raise
             self._unsettled.pop(name, None)
-            self._read_file(name)
         known = self.commands.store.read(lambda views: {row["file"] for row in views.all("config_files")})
         for name in (known | set(self._seen)) - set(present):
             self._seen.pop(name, None)

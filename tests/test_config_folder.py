@@ -16,7 +16,7 @@ from recorder.config_folder import ConfigFolder, is_config_file
 from recorder.eventlog import read_events
 from recorder.store import Store
 
-from conftest import wait_for
+from conftest import tmpfs, wait_for
 
 JAZZ = {"name": "Morning Jazz", "url": "http://127.0.0.1:8000/jazz.mp3", "artist": "Jazz FM",
         "schedules": [{"cron": "0 9 * * 1-5", "duration_minutes": 60}]}
@@ -139,6 +139,28 @@ def test_unchanged_files_append_nothing_across_restarts_and_changes_while_down_a
     rig.restart()  # a file that has been quiet for a while is read at start, before anything else runs
     assert set(rig.streams()) == {"Morning Jazz"} and rig.streams()["Morning Jazz"]["album"] == "Mornings"
 
+
+
+def test_a_file_that_cannot_be_applied_for_a_full_disk_is_applied_once_there_is_room(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with tmpfs(tmp_path / "tiny", "size=256k") as disk:
+        rig = Rig(disk, poll_seconds=1)
+        rig.folder.mkdir()
+        rig.watcher.start()
+        try:
+            ready = rig.write(".jazz.json.tmp", JAZZ)
+            filler = disk / "filler"
+            with open(filler, "wb", buffering=0) as file, pytest.raises(OSError, match="No space left"):
+                while True:
+                    file.write(b"x" * 4096)
+            os.replace(ready, rig.folder / "jazz.json")  # a rename needs no room
+            wait_for(lambda: "reading the config folder" in caplog.text, timeout=5)
+            assert rig.streams() == {}
+            filler.unlink()
+            wait_for(lambda: "Morning Jazz" in rig.streams(), timeout=5)
+        finally:
+            rig.watcher.stop()
+            rig.store.close()
 
 def test_only_json_files_that_are_not_temporary_count() -> None:
     assert is_config_file("jazz.json")
