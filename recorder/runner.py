@@ -106,6 +106,11 @@ class Runner:
             running = list(self._active.values())
             workers = list(self._workers)
         if self._scheduler.running:
+            # APScheduler's shutdown marks it stopped before taking its lock, so a round of due jobs running just
+            # then fails to remove a finished date job and kills its thread (apscheduler#104). Pausing first, then
+            # reading the jobs (which waits for that lock, so for the round), leaves nothing in flight.
+            self._scheduler.pause()
+            self._scheduler.get_jobs()
             self._scheduler.shutdown(wait=False)
         for active in running:
             active.stop.set()

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
-from recorder.events import StreamConfig
 from recorder.parts import CaptureResult, chapters_of, sorted_parts
 from recorder.processing import probe_duration
-from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture
+from recorder.recording import CaptureOptions
 
-from sources import codec_of
+import sources
+from sources import Listener, codec_of
 from streams import StreamServer, make_adts_joined_mid_frame, make_mp3
 
 FAST = CaptureOptions(stall_seconds=3, rw_timeout_seconds=2, first_retry_seconds=0.2, max_retry_seconds=0.5,
                       min_free_bytes=0)
-
-
-@dataclass
-class Listener:
-    progress: LiveProgress = field(default_factory=LiveProgress)
-    gaps: list[tuple[datetime, float, str]] = field(default_factory=list)
-
-    def gap(self, started: datetime, seconds: float, reason: str) -> None:
-        self.gaps.append((started, seconds, reason))
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +32,9 @@ def server(tone: Path) -> Iterator[StreamServer]:
 
 
 def record(folder: Path, url: str, seconds: float, options: CaptureOptions = FAST,
-           during: list[tuple[float, object]] | None = None) -> tuple[CaptureResult, Listener, float]:
-    """Capture `seconds` from `url`, running the (delay, action) pairs meanwhile; returns the wall time taken."""
-    listener = Listener()
-    job = RecordingJob(1, 1, StreamConfig("Test", url), 1, time.monotonic() + seconds, folder)
-    timers = [threading.Timer(delay, action) for delay, action in during or []]  # type: ignore[arg-type]
-    for timer in timers:
-        timer.start()
-    started = time.monotonic()
-    result = make_ffmpeg_capture(options)(job, threading.Event(), listener)
-    for timer in timers:
-        timer.cancel()
-    return result, listener, time.monotonic() - started
+           during: list[tuple[float, Callable[[], object]]] | None = None) -> tuple[CaptureResult, Listener, float]:
+    """The shared capture helper with this module's quick stall and retry times."""
+    return sources.record(folder, url, seconds, options, during)
 
 
 def test_a_clean_capture_lasts_the_window_and_keeps_the_stream_as_it_is(tmp_path: Path,
