@@ -51,6 +51,24 @@ def page(events: Iterable[Event], wanted: AuditFilter, before: int | None, limit
     return AuditPage(chosen[:limit], chosen[limit - 1].seq if more else None)
 
 
+def page_newest_first(events: Iterable[Event], wanted: AuditFilter, before: int | None, limit: int) -> AuditPage:
+    """The same page from events given newest first, reading only as far back as the page needs.
+
+    Only for filters without `stream_id`: which stream a session event concerns is learnt from older events.
+    """
+    assert wanted.stream_id is None, "a stream filter needs the log in order (see page)"
+    chosen: list[Event] = []
+    for event in events:
+        if before is not None and event.seq >= before:
+            continue
+        if _matches(event, wanted, None, getattr(event.data, "session_id", None)):
+            chosen.append(event)
+            if len(chosen) > limit:
+                break
+    more = len(chosen) > limit
+    return AuditPage(chosen[:limit], chosen[limit - 1].seq if more else None)
+
+
 def _stream_of(event: Event, stream_of: dict[tuple[str, int], int]) -> int | None:
     """The stream an event concerns, also for session and schedule events that name only their own id."""
     data = event.data

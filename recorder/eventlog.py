@@ -71,6 +71,39 @@ def read_events(path: Path) -> Iterator[Event]:
         yield from scan(file.read()).events
 
 
+def read_events_newest_first(path: Path, chunk: int = 1 << 20) -> Iterator[Event]:
+    """Whole events from the end of the log backwards, reading only as much as the caller takes (audit pages)."""
+    with open(path, "rb") as file:
+        end = file.seek(0, os.SEEK_END)
+        pending = b""
+        first = True
+        while end > 0:
+            start = max(0, end - chunk)
+            file.seek(start)
+            data = file.read(end - start) + pending
+            end = start
+            if first:  # a torn last line (no newline yet) is not an event
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    pending = b""
+                    continue
+                data, first = data[:cut + 1], False
+            lines = data.split(b"\n")
+            pending = lines.pop(0) if start > 0 else b""  # may continue in the chunk before
+            for line in reversed(lines):
+                if line:
+                    yield _decoded(line, f"a line before byte {start + len(pending) + 1}")
+        if pending:
+            yield _decoded(pending, "the first line")
+
+
+def _decoded(line: bytes, where: str) -> Event:
+    try:
+        return decode(line)
+    except EventFormatError as error:
+        raise LogCorruptError(f"{where}: {error}") from None
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recorder.audit import AuditFilter, page, type_matches
+from recorder.audit import AuditFilter, page, page_newest_first, type_matches
 from recorder.events import (
     Event,
     ScheduleConfig,
@@ -48,6 +48,15 @@ def test_paging_with_the_cursor_walks_every_match_once_newest_first(payload_list
             break
     assert walked == expected
 
+
+
+@given(st.lists(payloads, max_size=40), st.integers(1, 7), st.sampled_from(["", "session", "config"]),
+       st.sampled_from([None, "api"]), st.none() | st.integers(1, 5), st.none() | st.integers(1, 45))
+def test_the_newest_first_page_is_the_same_page(payload_list: list, limit: int, kind: str, source: str | None,
+                                                session_id: int | None, before: int | None) -> None:
+    events = logged(payload_list, ["api", "ui", "config"])
+    wanted = AuditFilter(types=(kind,) if kind else (), source=source, session_id=session_id)
+    assert page_newest_first(reversed(events), wanted, before, limit) == page(events, wanted, before, limit)
 
 def test_type_families_match_whole_words_only() -> None:
     assert type_matches("session.started", "session") and type_matches("session.started", "session.")

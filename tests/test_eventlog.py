@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -11,7 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.eventlog import EventLog, LogCorruptError, LogLockedError, LogWriteError, scan
+from recorder.eventlog import (
+    EventLog,
+    LogCorruptError,
+    LogLockedError,
+    LogWriteError,
+    read_events,
+    read_events_newest_first,
+    scan,
+)
 from recorder.events import Event, StreamConfig, StreamCreated, StreamDeleted, encode
 
 from conftest import tmpfs
@@ -61,6 +71,19 @@ def test_any_prefix_recovers_to_the_last_whole_event(tmp_path: Path, items: list
     assert [p.read_bytes() for p in aside] == ([torn] if torn else [])
     assert path.read_bytes() == content[:cut - len(torn)]
 
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(payloads, max_size=12), st.binary(max_size=40).filter(lambda tail: b"\n" not in tail),
+       st.integers(1, 300))
+def test_reading_backwards_gives_the_whole_events_newest_first(items: list, torn: bytes, chunk: int) -> None:
+    """Any chunk size, any torn tail (no newline yet): the same events as a forward read, reversed."""
+    at = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.jsonl"
+        path.write_bytes(b"".join(encode(Event(seq, at, "api", data)).encode() + b"\n"
+                                  for seq, data in enumerate(items, start=1)) + torn)
+        assert list(read_events_newest_first(path, chunk)) == list(reversed(list(read_events(path))))
 
 def test_a_torn_tail_is_cut_off_kept_aside_and_warned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "events.jsonl"

@@ -14,9 +14,9 @@ from tinydb.table import Document
 
 from .. import backup, cron
 from ..artwork import ArtworkError, artwork_path, remove_artwork, save_artwork
-from ..audit import AuditFilter
+from ..audit import AuditFilter, page_newest_first
 from ..audit import page as audit_page
-from ..eventlog import read_events
+from ..eventlog import read_events, read_events_newest_first
 from ..events import record
 from ..logs import LEVELS, LOG_FILES, read_log
 from ..monitor import system_status
@@ -266,8 +266,11 @@ def install(app: bottle.Bottle, context: Context) -> None:
                              stream_id=_whole(query.get("stream_id"), "stream_id"),
                              session_id=_whole(query.get("session_id"), "session_id"),
                              since=_moment(query.get("from"), "from"), until=_moment(query.get("to"), "to"))
-        found = audit_page(read_events(settings.event_log_path), wanted, _whole(query.get("before"), "before"),
-                           limit)
+        before = _whole(query.get("before"), "before")
+        if wanted.stream_id is None:  # read back only as far as the page goes
+            found = page_newest_first(read_events_newest_first(settings.event_log_path), wanted, before, limit)
+        else:  # which stream a session event concerns is learnt from the events before it
+            found = audit_page(read_events(settings.event_log_path), wanted, before, limit)
         return json_response({"events": [record(event) for event in found.events], "before": found.before,
                               "limit": limit})
 
