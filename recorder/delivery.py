@@ -20,6 +20,7 @@ from typing import Any, Callable
 from apscheduler.schedulers.base import BaseScheduler
 
 from .commands import CommandError, Commands
+from .eventlog import Clock
 from .events import (
     HostTrusted,
     Payload,
@@ -35,7 +36,6 @@ from .transfer import TransferError, upload
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_DELAY_SECONDS = 6 * 3600
 
 

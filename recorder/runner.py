@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import cron
 from .commands import CommandError, Commands
 from .delivery import Delivery, DeliveryOptions
+from .eventlog import Clock
 from .events import (
     Event,
     HostTrusted,
@@ -50,7 +51,6 @@ from .transfer import upload
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_MISSED_PER_SCHEDULE = 100  # a schedule every minute and a week of downtime should not flood the log
 SWEEP_SECONDS = 5
 
