@@ -65,11 +65,8 @@ def decide_config_file_removed(views: Views, file: str) -> list[Payload]:
     row = views.config_file(file)
     if row is None:
         return []
-    payloads: list[Payload] = []
-    for stream_id in row["stream_ids"]:
-        if views.get("streams", stream_id) is not None:
-            payloads += [*(ScheduleDeleted(s.doc_id) for s in views.schedules(stream_id)), StreamDeleted(stream_id)]
-    return [*payloads, ConfigFileRemoved(file)]
+    return [*(change for stream_id in row["stream_ids"] for change in _removal(views, stream_id)),
+            ConfigFileRemoved(file)]
 
 
 def problem_text(error: str, line: int | None, field: str | None) -> str:
@@ -161,11 +158,18 @@ def _apply(views: Views, file: str, declared: list[DeclaredStream], default_time
         payloads += changes
     row = views.config_file(file)
     for gone in (row["stream_ids"] if row else []):
-        if gone not in stream_ids and views.get("streams", gone) is not None:
-            payloads += [*(ScheduleDeleted(s.doc_id) for s in views.schedules(gone)), StreamDeleted(gone)]
+        if gone not in stream_ids:
+            payloads += _removal(views, gone)
     if payloads or row is None or row["status"] != "applied" or row["stream_ids"] != stream_ids:
         payloads.append(ConfigFileApplied(file, tuple(stream_ids)))
     return payloads
+
+
+def _removal(views: Views, stream_id: int) -> list[Payload]:
+    """A file's stream and its schedules going away (nothing, if it is already gone)."""
+    if views.get("streams", stream_id) is None:
+        return []
+    return [*(ScheduleDeleted(s.doc_id) for s in views.schedules(stream_id)), StreamDeleted(stream_id)]
 
 
 def _schedule_changes(views: Views, stream_id: int, wanted: list[ScheduleConfig],
@@ -197,11 +201,15 @@ def _failed(views: Views, file: str, error: str, line: int | None, field: str | 
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    for key in keys:
-        if keys.count(key) > 1:
-            raise Invalid(f"{key!r} is given twice in one object", key)
-    return dict(pairs)
+    """Linear: a 1 MB file is parsed under the store's lock."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise Invalid(f"{key!r} is given twice in one object", key)
+            seen.add(key)
+    return found
 
 
 def _no_constants(name: str) -> Any:
