@@ -21,7 +21,6 @@ from typing import Any
 
 from . import __version__
 from .eventlog import LogCorruptError, scan
-from .events import Event
 from .validation import SCHEDULE_FIELDS, STREAM_FIELDS, Invalid, clean
 from .views import Views, replay
 
@@ -41,11 +40,8 @@ class Snapshot:
     """What a valid archive holds."""
 
     manifest: dict[str, Any]
-    events: list[Event]
+    views: Views  # the state the archive's log replays to
     artwork: dict[str, bytes]
-
-    def views(self) -> Views:
-        return replay(self.events)
 
 
 def archive_path(folder: Path, name: str) -> Path:
@@ -67,12 +63,12 @@ def create(folder: Path, log_path: Path, artwork_dir: Path, name: str | None, in
     found = scan(data)
     log_bytes = data[:found.end]
     members = {"events.jsonl": log_bytes}
+    views = replay(found.events)
     if include_artwork:
-        names = {row["artwork"] for row in replay(found.events).streams() if row["artwork"]}
+        names = {row["artwork"] for row in views.streams() if row["artwork"]}
         for artwork in sorted(names):
             if (artwork_dir / artwork).is_file():
                 members[f"artwork/{artwork}"] = (artwork_dir / artwork).read_bytes()
-    views = replay(found.events)
     manifest = {"format": FORMAT, "version": FORMAT_VERSION, "app_version": __version__,
                 "created_at": now.isoformat(), "name": path.name.removesuffix(SUFFIX),
                 "seq": found.events[-1].seq if found.events else 0, "include_artwork": include_artwork,
@@ -92,20 +88,21 @@ def create(folder: Path, log_path: Path, artwork_dir: Path, name: str | None, in
 
 def load(path: Path) -> Snapshot:
     """Open and check an archive completely; BackupError with every problem found otherwise."""
-    errors = problems(path)
-    if errors:
+    snapshot, errors = _read(path)
+    if snapshot is None:
         raise BackupError("; ".join(errors))
-    return _read(path)[0]  # type: ignore[return-value]
+    return snapshot
 
 
 def problems(path: Path) -> list[str]:
     """Everything wrong with an archive, in words ([] when it can be restored)."""
-    if not path.is_file():
-        return [f"no backup named {path.name.removesuffix(SUFFIX)!r}"]
     return _read(path)[1]
 
 
 def _read(path: Path) -> tuple[Snapshot | None, list[str]]:
+    """The archive opened, checked and replayed once, or everything wrong with it."""
+    if not path.is_file():
+        return None, [f"no backup named {path.name.removesuffix(SUFFIX)!r}"]
     try:
         with tarfile.open(path, "r:gz") as archive:
             members = _members(archive)
@@ -133,7 +130,7 @@ def _read(path: Path) -> tuple[Snapshot | None, list[str]]:
     if errors:
         return None, errors
     artwork = {name.removeprefix("artwork/"): data for name, data in members.items() if name.startswith("artwork/")}
-    return Snapshot(manifest, found.events, artwork), []
+    return Snapshot(manifest, views, artwork), []
 
 
 def _config_problems(views: Views) -> list[str]:

@@ -70,13 +70,13 @@ def test_restore_of_a_backup_gives_back_its_state_and_is_idempotent(tmp_path_fac
     target = Store.open(folder / "b" / "events.jsonl")
     build(target, other)  # whatever was there before
     snapshot = backup.load(folder / "backups" / "snap.tar.gz")
-    Commands(target).restore(snapshot.views(), overwrite=True, source="restore")
+    Commands(target).restore(snapshot.views, overwrite=True, source="restore")
     assert target.read(state) == expected
-    assert Commands(target).restore(snapshot.views(), overwrite=True, source="restore") == [], "idempotent"
+    assert Commands(target).restore(snapshot.views, overwrite=True, source="restore") == [], "idempotent"
 
     again = backup.create(folder / "backups", folder / "b" / "events.jsonl", folder / "art", "again", False)
     assert again["counts"]["streams"] == len(expected[0])
-    assert Commands(target).restore(backup.load(folder / "backups" / "again.tar.gz").views(), True, "restore") == []
+    assert Commands(target).restore(backup.load(folder / "backups" / "again.tar.gz").views, True, "restore") == []
     target.close()
 
 
@@ -89,7 +89,7 @@ def test_merge_adds_only_what_is_missing(tmp_path: Path) -> None:
     target = Store.open(tmp_path / "b" / "events.jsonl")
     build(target, [({"name": "Jazz", "url": "http://a.example/x.mp3", "artist": "New"}, []),
                    ({"name": "Talk", "url": "http://a.example/t.mp3"}, [])])
-    Commands(target).restore(backup.load(tmp_path / "backups" / "b1.tar.gz").views(), overwrite=False, source="t")
+    Commands(target).restore(backup.load(tmp_path / "backups" / "b1.tar.gz").views, overwrite=False, source="t")
     streams = {row["name"]: row for row in target.read(lambda views: [dict(r) for r in views.streams()])}
     assert set(streams) == {"Jazz", "News", "Talk"} and streams["Jazz"]["artist"] == "New", "merge keeps what is"
     assert len(target.read(lambda views: views.schedules())) == 1
@@ -166,7 +166,7 @@ def test_a_hand_copied_log_restores_too(tmp_path: Path) -> None:
     copy = tmp_path / "copied-events.jsonl"
     copy.write_bytes((tmp_path / "s" / "events.jsonl").read_bytes())
     backup.import_log(tmp_path / "backups", copy, "from-copy")
-    assert backup.load(tmp_path / "backups" / "from-copy.tar.gz").views().stream_named("Jazz") is not None
+    assert backup.load(tmp_path / "backups" / "from-copy.tar.gz").views.stream_named("Jazz") is not None
 
 
 @pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "", "x" * 81, "semi;colon"])

@@ -310,7 +310,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
         for name, data in snapshot.artwork.items():
             if artwork_path(settings.artwork_dir, name) is None:
                 (settings.artwork_dir / name).write_bytes(data)
-        events = commands.restore(snapshot.views(), overwrite, source="restore")
+        events = commands.restore(snapshot.views, overwrite, source="restore")
         log.info("backup %s restored (%s): %d events appended", snapshot.manifest["name"],
                  "overwrite" if overwrite else "merge", len(events))
         return json_response({"restored": snapshot.manifest["name"], "overwrite": overwrite, "events": len(events)})
