@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from . import settings as settings_module
 from .audit import type_matches
-from .eventlog import LogCorruptError, LogLockedError, scan
+from .eventlog import LogCorruptError, LogLockedError, read_events, scan
 from .views import replay
 
 
@@ -188,7 +188,7 @@ def check_config(settings: settings_module.Settings, files: list[Path]) -> int:
     from .events import ConfigFileFailed
 
     path = settings.event_log_path
-    views = replay(scan(path.read_bytes()).events) if path.exists() else replay([])
+    views = replay(read_events(path) if path.exists() else [])
     targets = files or sorted(p for p in settings.config_dir.glob("*.json") if is_config_file(p.name))
     if not targets:
         print(f"{settings.config_dir}: no config files")

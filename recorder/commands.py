@@ -121,7 +121,7 @@ def decide_fire(views: Views, schedule_id: int, fire_time: datetime, now: dateti
     row = views.get("schedules", schedule_id)
     if row is None or not row["active"]:
         return []
-    if any(row["fire_time"] == fire_time for row in views.sessions_of(schedule_id)):
+    if any(session["fire_time"] == fire_time for session in views.sessions_of(schedule_id)):
         return []
     config = config_of(ScheduleConfig, row)
     start, end = schedule_window(config, fire_time)

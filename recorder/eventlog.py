@@ -53,7 +53,7 @@ def scan(data: bytes) -> Scan:
     end = data.rfind(b"\n") + 1
     events: list[Event] = []
     last_seq = 0
-    for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):  # the last piece: torn tail or b""
         try:
             event = decode(line)
         except EventFormatError as error:

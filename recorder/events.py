@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Mapping, Union
+from typing import Any, Callable, ClassVar, Mapping, Union, get_args
 
 import orjson
 
@@ -318,14 +318,7 @@ Payload = Union[StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, Sc
                 SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
                 TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted, ConfigFileApplied,
                 ConfigFileFailed, ConfigFileRemoved]
-PAYLOAD_TYPES: dict[str, type] = {
-    cls.TYPE: cls
-    for cls in (StreamCreated, StreamUpdated, StreamDeleted, ScheduleCreated, ScheduleUpdated, ScheduleDeleted,
-                SessionScheduled, SessionQueued, SessionStarted, SessionGap, SessionInterrupted, SessionRecorded,
-                SessionProcessed, SessionCompleted, SessionMissed, SessionFailed, TransferAttempted,
-                TransferFailed, TransferCompleted, TransferRetryRequested, HostTrusted, ConfigFileApplied,
-                ConfigFileFailed, ConfigFileRemoved)
-}
+PAYLOAD_TYPES: dict[str, type] = {cls.TYPE: cls for cls in get_args(Payload)}
 
 # (type, version) -> function turning that version's raw data into the next version's.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

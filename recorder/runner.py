@@ -15,19 +15,20 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import cron
-from .commands import CommandError, Commands
+from .commands import CommandError, Commands, schedule_window
 from .delivery import Delivery, DeliveryOptions
 from .eventlog import Clock
 from .events import (
     Event,
     HostTrusted,
     Payload,
+    ScheduleConfig,
     ScheduleCreated,
     ScheduleDeleted,
     ScheduleUpdated,
@@ -48,6 +49,7 @@ from .processing import ProcessingError
 from .recording import Capture, LiveProgress, RecordingJob, settle_orphans
 from .store import Store
 from .transfer import upload
+from .views import config_of
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ class Runner:
             self._disarm(schedule_id)
             return
         fire_time = fire_time.astimezone(timezone.utc)
-        start = fire_time - timedelta(seconds=row["pad_before_seconds"])
+        start, _ = schedule_window(config_of(ScheduleConfig, row), fire_time)
         self._scheduler.add_job(self._fire, "date", run_date=self._real_time(start), id=f"schedule-{schedule_id}",
                                 args=[schedule_id, fire_time], replace_existing=True)
 
@@ -184,10 +186,10 @@ class Runner:
             return
         fired = [session["fire_time"] for session in self._store.read(lambda views: views.sessions_of(schedule_id))]
         since = max([row["updated_at"], *fired])
-        lead = timedelta(seconds=row["pad_before_seconds"])
+        config = config_of(ScheduleConfig, row)
         runs = cron.next_runs(cron.parse(row["cron"]), since, cron.zone(row["timezone"]), MAX_MISSED_PER_SCHEDULE)
         for fire_time in runs:
-            if fire_time - lead > now:
+            if schedule_window(config, fire_time)[0] > now:
                 break
             self._commands.fire(schedule_id, fire_time.astimezone(timezone.utc), now, source="runner")
 

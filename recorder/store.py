@@ -43,7 +43,10 @@ class Store:
         `decide` raises to refuse the change; then nothing is written.
         """
         with self._lock:
-            events = self.log.write(decide(self._views), source)
+            payloads = decide(self._views)
+            if not payloads:  # nothing to change: not even a log that can no longer write refuses that
+                return []
+            events = self.log.write(payloads, source)
             for event in events:
                 self._views.apply(event)
         if events:

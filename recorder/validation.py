@@ -128,11 +128,12 @@ def _cron(value: Any, field: str) -> str:
 
 
 def _timezone(value: Any, field: str) -> str:
+    name = _text(64, required=True)(value, field)
     try:
-        cron.zone(_text(64, required=True)(value, field))
+        cron.zone(name)
     except cron.CronError as error:
         raise Invalid(str(error), field) from None
-    return value.strip()
+    return name
 
 
 STREAM_FIELDS: dict[str, Validator] = {
