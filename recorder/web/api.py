@@ -193,14 +193,10 @@ def install(app: bottle.Bottle, context: Context) -> None:
             return (all(str(row.get(key)) == value for key, value in filters.items())
                     and (since is None or day >= since) and (until is None or day <= until))
 
-        def matching(views: Views) -> list[dict[str, Any]]:
-            rows = [{**row, "progress": context.runner.progress(row.doc_id) if row["status"] == "recording" else None}
-                    for row in views.all("sessions") if wanted(row)]
-            return sorted(rows, key=lambda row: row["id"], reverse=True)
-
-        rows = store.read(matching)
-        return json_response({"sessions": rows[offset:offset + limit], "total": len(rows),
-                              "limit": limit, "offset": offset})
+        rows = store.read(lambda views: sorted((row for row in views.all("sessions") if wanted(row)),
+                                               key=lambda row: row.doc_id, reverse=True))
+        return json_response({"sessions": [_with_progress(row) for row in rows[offset:offset + limit]],
+                              "total": len(rows), "limit": limit, "offset": offset})
 
     @app.get("/api/sessions/<session_id:int>")
     @handle_errors
@@ -398,7 +394,12 @@ def install(app: bottle.Bottle, context: Context) -> None:
         row = store.read(lambda views: views.get("sessions", session_id))
         if row is None:
             raise error_response(404, f"session {session_id} does not exist")
-        return {**row, "progress": context.runner.progress(session_id)}
+        return _with_progress(row)
+
+    def _with_progress(row: Document) -> dict[str, Any]:
+        """A session with its live numbers; asked of the runner outside the store's lock (the runner takes its
+        own lock first and the store's second: the other order could deadlock)."""
+        return {**row, "progress": context.runner.progress(row.doc_id)}
 
     def _schedule(schedule_id: int) -> dict[str, Any]:
         now = datetime.now(timezone.utc)
