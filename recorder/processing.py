@@ -65,7 +65,9 @@ class Processed:
 TEMPLATE_FIELDS = ("stream", "artist", "album", "album_artist", "date", "time", "session")
 FALLBACK_NAME = "recording"
 MAX_NAME_BYTES = 200  # ext4 & co. allow 255 bytes per name; leave room for " (12)" and ".chapters.json"
-MAX_ARTWORK_BYTES = 10_000_000
+# Uploads are held to MAX_ARTWORK_SIZE_MB; this only guards tagging against something absurd (the setting's
+# largest value), so art the upload took never fails a recording.
+MAX_ARTWORK_BYTES = 100 * 2**20
 PROBE_TIMEOUT_SECONDS = 60
 FFMPEG_TIMEOUT_SECONDS = 4 * 3600
 _TOKEN = re.compile(r"\{\{|\}\}|\{[^{}]*\}?|\}")
@@ -273,7 +275,7 @@ def _artwork_frames(artwork: Path | None) -> list[Frame]:
         return []
     try:
         if artwork.stat().st_size > MAX_ARTWORK_BYTES:
-            raise ProcessingError(artwork, f"artwork is larger than {MAX_ARTWORK_BYTES // 1_000_000} MB")
+            raise ProcessingError(artwork, f"artwork is larger than {MAX_ARTWORK_BYTES // 2**20} MB")
         data = artwork.read_bytes()
     except OSError as exc:
         raise ProcessingError(artwork, f"cannot read artwork: {exc.strerror or exc}") from exc

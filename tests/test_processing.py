@@ -232,6 +232,16 @@ def test_jpeg_cover_is_detected_by_content(plain_mp3: Path, media: dict[str, Pat
     assert (cover.type, cover.mime, cover.data) == (3, "image/jpeg", media["cover.jpg"].read_bytes())
 
 
+
+def test_any_cover_the_upload_takes_is_embedded(plain_mp3: Path, media: dict[str, Path], tmp_path: Path) -> None:
+    """Regression: tagging refused covers over 10,000,000 bytes that MAX_ARTWORK_SIZE_MB=10 (10 MiB) accepts,
+    so every recording of that stream failed."""
+    big = tmp_path / "big.jpg"
+    big.write_bytes(media["cover.jpg"].read_bytes() + b"\0" * (10 * 2**20 - 1000))
+    write_tags(plain_mp3, Tags("T", "", "", "", "", big), [], 3.0)
+    [cover] = ID3(plain_mp3).getall("APIC")
+    assert len(cover.data) == big.stat().st_size > 10_000_000
+
 def test_missing_artwork_is_a_processing_error(plain_mp3: Path, tmp_path: Path) -> None:
     with pytest.raises(ProcessingError, match="cannot read artwork") as error:
         write_tags(plain_mp3, Tags("T", "", "", "", "", tmp_path / "nope.jpg"), [], 3.0)
