@@ -6,7 +6,6 @@ date and time of the recording in the schedule's time zone; the chapters come fr
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ def session_folder(recordings_dir: Path, session_id: int) -> Path:
 
 def finish(options: FinishOptions, session: Mapping[str, Any], stream: Mapping[str, Any],
            timezone_name: str | None, recording: Path) -> SessionProcessed:
-    """Turn the joined capture into the tagged MP3, then remove the session's working folder."""
+    """Turn the joined capture into the tagged MP3 (the caller removes the working folder once that is logged)."""
     folder = session_folder(options.recordings_dir, session["id"])
     local = _local_start(session, timezone_name or options.default_timezone)
     values = {"stream": stream["name"], "artist": stream["artist"], "album": stream["album"],
@@ -47,7 +46,6 @@ def finish(options: FinishOptions, session: Mapping[str, Any], stream: Mapping[s
     chapters = [Chapter(start, title) for start, title in chapters_of(folder)]
     done = process(recording, options.recordings_dir, render_template(options.filename_template, values), tags,
                    chapters, options.bitrate)
-    shutil.rmtree(folder, ignore_errors=True)
     return SessionProcessed(session["id"], str(done.path.relative_to(options.recordings_dir)), done.size_bytes,
                             done.duration_seconds, len(chapters))
 

@@ -12,6 +12,7 @@ record-now), when a slot frees, and at start for sessions a crash left open.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -289,6 +290,8 @@ class Runner:
             self._step(SessionFailed(session_id, str(error)))
             return
         self._step(processed)
+        # Only now: a crash before `session.processed` is logged must find the capture to process it again.
+        shutil.rmtree(session_folder(self._finishing.recordings_dir, session_id), ignore_errors=True)
         self._delivery.deliver(session_id)
 
     def _in_background(self, session_id: int, work: Callable[[int], None]) -> None:
