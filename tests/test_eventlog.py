@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import threading
 from datetime import datetime, timezone
@@ -131,7 +132,7 @@ def test_a_second_owner_is_refused_even_from_another_process(tmp_path: Path) -> 
     with pytest.raises(LogLockedError, match="in use by another recorder process"):
         EventLog.open(path)
     probe = subprocess.run(
-        ["python", "-c", "import pathlib, sys; from recorder.eventlog import EventLog\n"
+        [sys.executable, "-c", "import pathlib, sys; from recorder.eventlog import EventLog\n"
                          f"EventLog.open(pathlib.Path({str(path)!r}))"],
         capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert probe.returncode != 0 and "LogLockedError" in probe.stderr

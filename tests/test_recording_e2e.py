@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from mutagen.id3 import ID3
 
-from conftest import Server, start_server
+from conftest import Server, start_server, wait_for
 from test_api import UPLOAD, png_bytes
 
 
@@ -41,7 +41,8 @@ def test_record_now_makes_a_tagged_mp3_with_artwork(api: requests.Session, serve
     session_id = answer.json()["session_id"]
     assert answer.headers["Location"] == f"/api/sessions/{session_id}"
     seen: list[dict[str, Any]] = []
-    while not seen or seen[-1]["status"] in ("scheduled", "recording"):
+    deadline = time.monotonic() + 40
+    while (not seen or seen[-1]["status"] in ("scheduled", "recording")) and time.monotonic() < deadline:
         seen.append(api.get(f"{server.url}/api/sessions/{session_id}", timeout=5).json())
         time.sleep(0.2)
     live = [s["progress"] for s in seen if s["status"] == "recording" and s["progress"]["bytes"] > 0]
@@ -90,7 +91,8 @@ def test_kill_9_mid_recording_continues_in_a_new_part(tmp_path: Path, stream: st
     created = api.post(server.url + "/api/streams", json={"name": "Crash FM", "url": stream}, timeout=5).json()
     session_id = api.post(f"{server.url}/api/streams/{created['id']}/record", json={"duration_seconds": 8},
                           timeout=5).json()["session_id"]
-    time.sleep(3)
+    wait_for(lambda: (api.get(f"{server.url}/api/sessions/{session_id}", timeout=5).json()["progress"]
+                      or {}).get("seconds", 0) >= 3, timeout=20)  # recording for a while, however slow the start
     server.kill()  # SIGKILL: no chance to tidy up; ffmpeg is orphaned and must be dealt with
     down = time.monotonic()
     server = start_server(state)
