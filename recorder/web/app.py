@@ -29,7 +29,7 @@ from .sessions import COOKIE, Login, LoginThrottle, Signer
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-VIEWS = str(ROOT / "views")
+TEMPLATE_LOOKUP = [str(ROOT / "views")]  # one list: bottle caches compiled templates by the lookup list's id
 STATIC = str(ROOT / "static")
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -206,7 +206,7 @@ def _error_page(error: bottle.HTTPError) -> str:
     if wants_page:
         bottle.response.content_type = "text/html; charset=utf-8"
         title = {404: "Page not found"}.get(error.status_code, f"Error {error.status_code}")
-        return bottle.template("error", template_lookup=[VIEWS], title=title, message=message)
+        return bottle.template("error", template_lookup=TEMPLATE_LOOKUP, title=title, message=message)
     bottle.response.content_type = "application/json; charset=utf-8"
     return json.dumps({"error": message})
 

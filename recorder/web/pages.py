@@ -15,7 +15,7 @@ from .. import __version__
 from ..declared import problem_text
 from ..events import SOURCES
 from .api import config_files_json, schedule_json, stream_json
-from .app import STATIC, VIEWS, Context, current_login, form_value
+from .app import STATIC, TEMPLATE_LOOKUP, Context, current_login, form_value
 from .auth import USER
 from .sessions import COOKIE, MAX_AGE_SECONDS
 
@@ -27,7 +27,7 @@ NAV = (("/", "Dashboard"), ("/streams", "Streams"), ("/schedules", "Schedules"),
 
 def render(context: Context, name: str, **values: Any) -> str:
     login = current_login(context)
-    return bottle.template(name, template_lookup=[VIEWS], nav=NAV, path=bottle.request.path,
+    return bottle.template(name, template_lookup=TEMPLATE_LOOKUP, nav=NAV, path=bottle.request.path,
                            csrf=login.csrf if login else "", version=__version__, json_row=_json_row,
                            problem_text=problem_text,
                            **values)
