@@ -18,7 +18,7 @@ import psutil
 from . import __version__
 
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
+_warned: set[str] = set()  # folders short of space whose warning was logged (once until space is back)
 
 
 def disk_report(folders: dict[str, Any], min_free_bytes: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -36,9 +36,11 @@ def disk_report(folders: dict[str, Any], min_free_bytes: int) -> tuple[list[dict
             message = (f"Disk space warning: {name} folder {folder} has {usage.free // 2**20} MB free "
                        f"(minimum {min_free_bytes // 2**20} MB); clean up old recordings")
             warnings.append(message)
-            if message not in _warned:
-                _warned.add(message)
+            if name not in _warned:
+                _warned.add(name)
                 log.warning(message)
+        else:
+            _warned.discard(name)
     return disks, warnings
 
 
@@ -46,8 +48,11 @@ def system_status(settings: Any, store: Any, runner: Any, started: float) -> dic
     process = psutil.Process(os.getpid())
     memory = psutil.virtual_memory()
     disks, warnings = disk_report(settings.folders, settings.min_free_space_mb * 2**20)
-    sessions = store.read(lambda views: [dict(row) for row in views.all("sessions")])
-    transfers = store.read(lambda views: [dict(row) for row in views.all("transfers")])
+    queued, pending = store.read(lambda views: (
+        sorted(row.doc_id for row in views.sessions_in("queued")),
+        sorted(row["session_id"] for row in views.all("transfers") if row["status"] in ("pending", "running",
+                                                                                         "waiting"))))
+    children = process.children(True)
     if store.log.failure:
         warnings.append(f"The event log stopped taking changes: {store.log.failure}")
     return {
@@ -58,16 +63,23 @@ def system_status(settings: Any, store: Any, runner: Any, started: float) -> dic
         "cpu_count": psutil.cpu_count(),
         "load_average": list(os.getloadavg()),
         "memory": {"total_bytes": memory.total, "available_bytes": memory.available, "percent_used": memory.percent},
-        "process": {"rss_bytes": process.memory_info().rss + sum(_rss(child) for child in process.children(True)),
-                    "ffmpeg_processes": sum(1 for child in process.children(True) if child.name() == "ffmpeg")},
+        "process": {"rss_bytes": process.memory_info().rss + sum(_rss(child) for child in children),
+                    "ffmpeg_processes": sum(1 for child in children if _name(child) == "ffmpeg")},
         "disks": disks,
         "active_recordings": runner.active_sessions(),
-        "queued_sessions": sorted(s["id"] for s in sessions if s["status"] == "queued"),
-        "pending_transfers": sorted(t["session_id"] for t in transfers if t["status"] in ("pending", "running",
-                                                                                          "waiting")),
+        "queued_sessions": queued,
+        "pending_transfers": pending,
         "last_event_seq": store.log.last_seq,
         "warnings": warnings,
     }
+
+
+def _name(process: psutil.Process) -> str:
+    """A child's name, or "" for one that ended meanwhile (an ffprobe is short-lived)."""
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""
 
 
 def _rss(process: psutil.Process) -> int:

@@ -101,9 +101,12 @@ def timeline(parts: list[Path]) -> list[Segment]:
 
 def chapters_of(folder: Path) -> list[tuple[float, str]]:
     """ICY title changes as (seconds into the joined recording, title); the first starts at 0."""
+    titles = read_titles(folder)
+    if not titles:
+        return []  # no need to probe every part again (HLS, streams without ICY titles)
     segments = timeline(sorted_parts(folder))
     chapters: list[tuple[float, str]] = []
-    for at, title in read_titles(folder):
+    for at, title in titles:
         position = _position(segments, at)
         if chapters and position - chapters[-1][0] < 1.0:
             chapters[-1] = (chapters[-1][0], title)  # changes within a second: the last one wins
