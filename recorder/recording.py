@@ -69,10 +69,8 @@ class LiveProgress:
     """What a running capture has done so far: written by its thread, read by the API (not events)."""
 
     bytes: int = 0
-    seconds: float = 0.0
     bitrate_kbps: float | None = None
-    title: str | None = None
-    gaps: int = 0
+    title: str | None = None  # gaps are not counted here: they are events, in the session's view
 
 
 class CaptureListener(Protocol):
@@ -259,7 +257,6 @@ class _Capture:
                     titles.write(json.dumps({"at": time.time(), "title": title}) + "\n")
 
     def _report_gap(self, started: float, ended: float, reason: str) -> None:
-        self.listener.progress.gaps += 1
         self.listener.gap(datetime.fromtimestamp(started, timezone.utc), round(ended - started, 3), reason)
 
     def _finish(self) -> CaptureResult:

@@ -136,7 +136,7 @@ class Runner:
             return None
         live = active.progress
         return {"seconds": round(time.monotonic() - active.started, 1), "bytes": live.bytes,
-                "bitrate_kbps": live.bitrate_kbps, "title": live.title, "gaps": live.gaps}
+                "bitrate_kbps": live.bitrate_kbps, "title": live.title}
 
     # -- following the log -------------------------------------------------------------------------------
 

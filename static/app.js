@@ -235,7 +235,7 @@ function liveCard(session, names) {
       el("span", {}, "size ", el("b", { class: "size", text: bytes(progress.bytes) })),
       progress.bitrate_kbps ? el("span", {}, "bitrate ", el("b", { text: `${progress.bitrate_kbps} kbit/s` })) : null,
       progress.title ? el("span", {}, "now ", el("b", { text: progress.title })) : null,
-      progress.gaps ? el("span", {}, "gaps ", el("b", { text: progress.gaps })) : null));
+      session.gaps?.length ? el("span", {}, "gaps ", el("b", { text: session.gaps.length })) : null));
 }
 
 async function streamNames() {

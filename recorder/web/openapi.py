@@ -130,8 +130,7 @@ def _schemas() -> dict[str, Schema]:
                            "updated_at": _TIME})
     gap = _object({"started": _TIME, "seconds": {"type": "number"}, "reason": {"type": "string"}})
     progress = {**_object({"seconds": {"type": "number"}, "bytes": {"type": "integer"},
-                           "bitrate_kbps": {"type": ["number", "null"]}, "title": {"type": ["string", "null"]},
-                           "gaps": {"type": "integer"}}),
+                           "bitrate_kbps": {"type": ["number", "null"]}, "title": {"type": ["string", "null"]}}),
                 "type": ["object", "null"], "description": "Live numbers while recording, else null."}
     session = _object({**_ROW, "stream_id": {"type": "integer"}, "schedule_id": {"type": ["integer", "null"]},
                        "trigger": {"enum": ["manual", "schedule"]}, "fire_time": _TIME, "window_start": _TIME,
