@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processing import ProcessingError, probe_duration
+from .processing import FFMPEG_TIMEOUT_SECONDS, ProcessingError, error_tail, probe_duration, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +131,13 @@ def sorted_parts(folder: Path) -> list[Path]:
 
 def join_parts(parts: list[Path], output: Path) -> CaptureResult:
     """Join parts losslessly (stream copy), each without the backlog its server replayed on connect."""
+    try:
+        return _join(parts, output)
+    except ProcessingError as problem:  # ffmpeg missing, too slow, or a part unreadable
+        return CaptureResult(None, error=str(problem))
+
+
+def _join(parts: list[Path], output: Path) -> CaptureResult:
     pieces = []
     segments = timeline(parts)
     if not segments:
@@ -142,7 +148,7 @@ def join_parts(parts: list[Path], output: Path) -> CaptureResult:
             # would start at the cluster before it and keep up to a second of the backlog).
             piece = segment.part.with_suffix(".trimmed.mka")
             error = _ffmpeg(["-i", str(segment.part), "-ss", f"{segment.backlog:.3f}", "-map", "0:a:0", "-c", "copy",
-                             "-f", "matroska", str(piece)])
+                             "-f", "matroska", str(piece)], segment.part)
             if error:
                 return CaptureResult(None, error=f"FFmpeg error trimming {segment.part.name}: {error}")
             pieces.append(piece)
@@ -151,20 +157,17 @@ def join_parts(parts: list[Path], output: Path) -> CaptureResult:
     listing = output.with_suffix(".parts.txt")
     listing.write_text("".join(f"file '{piece.name}'\n" for piece in pieces))
     error = _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy", "-f", "matroska",
-                     str(output)])
+                     str(output)], listing)
     for piece in pieces:
         if piece.name.endswith(".trimmed.mka"):
             piece.unlink()
     if error:
         return CaptureResult(None, error=f"FFmpeg error joining {len(parts)} parts: {error}")
-    try:
-        return CaptureResult(output, output.stat().st_size, probe_duration(output))
-    except ProcessingError as problem:
-        return CaptureResult(None, error=str(problem))
+    return CaptureResult(output, output.stat().st_size, probe_duration(output))
 
 
-def _ffmpeg(arguments: list[str]) -> str | None:
+def _ffmpeg(arguments: list[str], path: Path) -> str | None:
     """Run ffmpeg on local files; None on success, else its last error lines."""
-    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600)
-    return None if result.returncode == 0 else result.stderr.strip()[-300:] or f"exit {result.returncode}"
+    result = run_tool(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments], path,
+                      FFMPEG_TIMEOUT_SECONDS)
+    return None if result.returncode == 0 else error_tail(result)

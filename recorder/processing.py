@@ -162,9 +162,9 @@ def to_mp3(source: Path, target: Path, bitrate: str = "192k") -> bool:
     codec = probe_codec(source)
     temp = _temp_beside(target)
     try:
-        result = _run(mp3_argv(source, temp, codec, bitrate), source, FFMPEG_TIMEOUT_SECONDS)
+        result = run_tool(mp3_argv(source, temp, codec, bitrate), source, FFMPEG_TIMEOUT_SECONDS)
         if result.returncode != 0:
-            raise ProcessingError(source, f"FFmpeg error: {_tail(result)}")
+            raise ProcessingError(source, f"FFmpeg error: {error_tail(result)}")
         if temp.stat().st_size == 0:
             raise ProcessingError(source, "FFmpeg error: no audio was written")
         os.replace(temp, target)
@@ -206,13 +206,14 @@ def probe_duration(path: Path) -> float:
 def _ffprobe(path: Path, *selection: str) -> dict[str, str]:
     argv = ["ffprobe", "-v", "error", "-protocol_whitelist", "file", *selection, "-of", "default=noprint_wrappers=1",
             _ffmpeg_file(path)]
-    result = _run(argv, path, PROBE_TIMEOUT_SECONDS)
+    result = run_tool(argv, path, PROBE_TIMEOUT_SECONDS)
     if result.returncode != 0:
-        raise ProcessingError(path, f"FFmpeg error: cannot read the file: {_tail(result)}")
+        raise ProcessingError(path, f"FFmpeg error: cannot read the file: {error_tail(result)}")
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
-def _run(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def run_tool(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ffmpeg or ffprobe on a local file; a timeout or a missing program is a ProcessingError."""
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
                               timeout=timeout)
@@ -227,7 +228,8 @@ def _ffmpeg_file(path: Path) -> str:
     return "file:" + str(path.absolute())
 
 
-def _tail(result: subprocess.CompletedProcess[str], lines: int = 5) -> str:
+def error_tail(result: subprocess.CompletedProcess[str], lines: int = 5) -> str:
+    """The last lines a tool wrote to stderr, for an error message."""
     last = [line.strip() for line in result.stderr.splitlines() if line.strip()][-lines:]
     return "; ".join(last)[-600:] or f"exit code {result.returncode}"
 
