@@ -31,6 +31,7 @@ from .events import (
     TransferFailed,
 )
 from .host_keys import HostKey, trust_host
+from .processing import sidecar_path
 from .store import Store
 from .transfer import TransferError, upload
 
@@ -128,7 +129,7 @@ class Delivery:
                 return
         if self._options.cleanup_after_transfer:
             local.unlink(missing_ok=True)
-            local.with_suffix(".chapters.json").unlink(missing_ok=True)
+            sidecar_path(local).unlink(missing_ok=True)
         self._step(SessionCompleted(session_id))
 
     def _deliver_file(self, session_id: int, stream: dict[str, Any], local: Path) -> bool:
@@ -137,7 +138,7 @@ class Delivery:
         attempt = (transfer["attempts"] if transfer else 0) + 1
         destination = stream["scp_destination"]
         self._step(TransferAttempted(session_id, attempt, destination))
-        sidecar = local.with_suffix(".chapters.json")
+        sidecar = sidecar_path(local)
         extras = [sidecar] if stream["upload_sidecar"] and sidecar.exists() else []
         try:
             if not local.is_file():

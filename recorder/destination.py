@@ -18,10 +18,6 @@ class Destination:
     port: int
     path: str
 
-    def __str__(self) -> str:
-        port = f"{self.port}:" if self.port != 22 else ""
-        return f"{self.user}@{self.host}:{port}{self.path}"
-
 
 def parse_destination(text: str) -> Destination:
     """Read a destination; raise ValueError with a message a user can act on."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-SYSTEM_LOGGERS = frozenset({"recorder", "recorder.bootstrap", "recorder.monitor", "recorder.eventlog", "waitress"})
+SYSTEM_LOGGERS = frozenset({"recorder", "recorder.monitor", "recorder.eventlog", "waitress"})
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FILES = ("audio_recorder.log", "system.log", "error.log")
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([^:]+): (.*)$")
@@ -47,9 +47,11 @@ def read_log(path: Path, level: str = "DEBUG", limit: int = 200, after: int | No
     A traceback's lines belong to the entry above them. When the file was rotated (shorter than `after`), it is
     read from the start.
     """
-    size = path.stat().st_size if path.exists() else 0
+    if not path.exists():
+        return {"entries": [], "next_offset": 0}
+    size = path.stat().st_size
     start = after if after is not None and after <= size else max(0, size - TAIL_BYTES)
-    with open(path, "rb") if path.exists() else _empty() as file:
+    with open(path, "rb") as file:
         file.seek(start)
         data = file.read(size - start)
     end = start + data.rfind(b"\n") + 1
@@ -63,9 +65,3 @@ def read_log(path: Path, level: str = "DEBUG", limit: int = 200, after: int | No
     wanted = LEVELS.index(level)
     entries = [entry for entry in entries if LEVELS.index(entry["level"]) >= wanted]
     return {"entries": entries[-limit:] if after is None else entries[:limit], "next_offset": end}
-
-
-def _empty() -> Any:
-    import io
-
-    return io.BytesIO(b"")

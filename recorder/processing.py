@@ -76,7 +76,7 @@ _STRIPPED_AT_ENDS = ". -"
 _INVISIBLE_MARKS = re.compile("[\u034f\u180b-\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 _WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)),
                                *(f"LPT{n}" for n in range(10))})
-_BITRATE = re.compile(r"[0-9]{2,3}k")
+BITRATE = re.compile(r"[0-9]{2,3}k")
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 
@@ -157,7 +157,7 @@ def output_path(folder: Path, name: str, suffix: str = ".mp3") -> Path:
 
 def to_mp3(source: Path, target: Path, bitrate: str = "192k") -> bool:
     """Make `target` an MP3 of the source's first audio stream; copy MP3 as it is. Returns whether it copied."""
-    if not _BITRATE.fullmatch(bitrate):
+    if not BITRATE.fullmatch(bitrate):
         raise ValueError(f"bitrate must look like 192k, not {bitrate!r}")
     codec = probe_codec(source)
     temp = _temp_beside(target)
@@ -302,6 +302,11 @@ def _ms(seconds: float) -> int:
     return min(max(round(seconds * 1000), 0), 0xFFFFFFFE) if math.isfinite(seconds) else 0
 
 
+def sidecar_path(mp3: Path) -> Path:
+    """Where a recording's chapters file lives: beside it, same name."""
+    return mp3.with_suffix(".chapters.json")
+
+
 def write_chapters_sidecar(path: Path, chapters: Sequence[Chapter]) -> None:
     """Chapters as JSON beside the MP3, for players and web pages that do not read ID3 chapters."""
     _write_atomic(path, chapters_json(chapters).encode("utf-8"))
@@ -365,7 +370,7 @@ def process(recording: Path, folder: Path, name: str, tags: Tags, chapters: Sequ
         write_tags(target, tags, chapters, duration)
         size = target.stat().st_size
         if chapters:
-            write_chapters_sidecar(target.with_suffix(".chapters.json"), chapters)
+            write_chapters_sidecar(sidecar_path(target), chapters)
     except BaseException as exc:
         target.unlink(missing_ok=True)  # no half-made MP3 behind
         if isinstance(exc, OSError):

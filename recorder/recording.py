@@ -102,7 +102,7 @@ def capture_argv(stream: StreamConfig, output: Path, seconds: float, options: Ca
     crash ends after the window even if no recorder is started again to settle it. It counts audio, so it
     leaves room for twice the window plus five minutes of audio a server may replay on connect.
     """
-    network = ["-user_agent", getattr(stream, "user_agent", "") or DEFAULT_USER_AGENT] \
+    network = ["-user_agent", stream.user_agent or DEFAULT_USER_AGENT] \
         if stream.url.lower().startswith(("http:", "https:")) else []
     return ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", options.loglevel, "-y",
             *(["-debug_ts"] if options.debug_timestamps else []),
@@ -153,7 +153,6 @@ class _Capture:
                     self._input_format = input_format_of(self.job.stream, self.options.rw_timeout_seconds)
                 started = time.time()  # after the format check: a part's span is ffmpeg's time alone
                 output = self.job.folder / f"part-{self.job.part:02d}-{index:03d}-{int(started * 1000)}.mka"
-                ffmpeg_log.flush()
                 part_log_start = self._log_offset = max(self._log_offset, ffmpeg_log.tell())
                 process = subprocess.Popen(capture_argv(self.job.stream, output, self._remaining(), self.options,
                                                         self._input_format),

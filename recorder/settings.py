@@ -7,7 +7,6 @@ start-up with one line naming the variable instead of a traceback deep inside th
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -58,7 +57,9 @@ def _template(text: str) -> str:
 
 
 def _bitrate(text: str) -> str:
-    if not re.fullmatch(r"[0-9]{2,3}k", text):
+    from .processing import BITRATE
+
+    if not BITRATE.fullmatch(text):
         raise ValueError(f"{text!r} is not a bitrate such as 128k or 192k")
     return text
 
