@@ -120,18 +120,20 @@ def trust_host(settings: settings_module.Settings, host: str, port: int, confirm
         if answer.strip().lower() != "yes":
             print("not trusted")
             return 1
-    elif confirmed.strip() != key.fingerprint:
-        print(f"recorder: error: the server shows {key.fingerprint}, not {confirmed}; not trusted", file=sys.stderr)
-        return 1
-    from .commands import Commands
+        confirmed = key.fingerprint
+    from .commands import CommandError, Commands
     from .store import Store
 
     try:
         store = Store.open(settings.event_log_path)
     except LogLockedError:
-        return _trust_through_api(settings, key.host, key.port, key.fingerprint)
+        return _trust_through_api(settings, key.host, key.port, confirmed)
     try:
-        Commands(store).trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, source="cli")
+        Commands(store).trust_host(key.host, key.port, key.key_type, key.key_base64, key.fingerprint, confirmed,
+                                   source="cli")
+    except CommandError as error:
+        print(f"recorder: error: {error.message}; not trusted", file=sys.stderr)
+        return 1
     finally:
         store.close()
     print(f"trusted {key.host}:{key.port}; the running recorder pins it at its next start")

@@ -161,8 +161,12 @@ def decide_retry_transfer(views: Views, session_id: int) -> list[Payload]:
 
 
 def decide_trust_host(views: Views, host: str, port: int, key_type: str, key_base64: str,
-                      fingerprint: str) -> list[Payload]:
-    """Pin a server's host key the user confirmed; trusting the same key again changes nothing."""
+                      fingerprint: str, confirmed: str) -> list[Payload]:
+    """Pin a server's host key, only if it is the one the user confirmed; trusting the same key again changes
+    nothing."""
+    if confirmed.strip() != fingerprint:
+        raise Conflict(f"the server now shows {fingerprint}, not the fingerprint you confirmed ({confirmed.strip()}); "
+                       "check with the server's administrator", "fingerprint")
     known = views.trusted_host(host, port)
     if known is not None and known["key_base64"] == key_base64:
         return []
@@ -285,10 +289,12 @@ class Commands:
     def retry_transfer(self, session_id: int, source: str) -> list[Event]:
         return self.store.execute(lambda views: decide_retry_transfer(views, session_id), source)
 
-    def trust_host(self, host: str, port: int, key_type: str, key_base64: str, fingerprint: str,
+    def trust_host(self, host: str, port: int, key_type: str, key_base64: str, fingerprint: str, confirmed: str,
                    source: str) -> list[Event]:
-        return self.store.execute(
-            lambda views: decide_trust_host(views, host, port, key_type, key_base64, fingerprint), source)
+        events = self.store.execute(
+            lambda views: decide_trust_host(views, host, port, key_type, key_base64, fingerprint, confirmed), source)
+        self.store.log.wait_notified()  # known_hosts is written from the event: on disk before anyone is told
+        return events
 
     def apply_config_file(self, file: str, data: bytes) -> list[Event]:
         return self.store.execute(lambda views: decide_config_file(views, file, data, self.default_timezone),

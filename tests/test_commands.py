@@ -100,3 +100,13 @@ def test_errors_are_typed_and_name_the_field(call: Any, error: type, field: str 
 def apply_all(views: Views, payloads: list) -> None:
     for payload in payloads:
         views.apply(Event(views.last_seq + 1, AT, "test", payload))
+
+
+def test_a_host_key_is_pinned_only_when_it_is_the_one_confirmed() -> None:
+    views = Views()
+    with pytest.raises(Conflict, match="not the fingerprint you confirmed") as refused:
+        commands.decide_trust_host(views, "files.example", 22, "ssh-ed25519", "AAAA", "SHA256:new", "SHA256:old")
+    assert refused.value.field == "fingerprint"
+    [pinned] = commands.decide_trust_host(views, "files.example", 22, "ssh-ed25519", "AAAA", "SHA256:new",
+                                          " SHA256:new ")
+    assert (pinned.host, pinned.fingerprint) == ("files.example", "SHA256:new")
