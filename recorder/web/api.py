@@ -220,8 +220,8 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/api/system/status")
     def status() -> Any:
         now = datetime.now(timezone.utc)
-        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
-        upcoming = sorted((s for s in schedules if s["next_run"]), key=lambda s: s["next_run"])[:5]
+        schedules = store.read(lambda views: schedules_json(views, now))
+        upcoming = soonest(schedules, 5)
         return json_response({**system_status(context.settings, store, context.runner, context.started),
                               "next_runs": [{"schedule_id": s["id"], "stream_name": s["stream_name"],
                                              "next_run": s["next_run"], "description": s["description"]}
@@ -351,7 +351,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/api/schedules")
     def list_schedules() -> Any:
         now = datetime.now(timezone.utc)
-        rows = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
+        rows = store.read(lambda views: schedules_json(views, now))
         return json_response({"schedules": rows})
 
     @app.post("/api/schedules")
@@ -419,6 +419,15 @@ def stream_json(views: Views, row: Document) -> dict[str, Any]:
 def config_files_json(views: Views) -> list[dict[str, Any]]:
     """The drop-in files the recorder has read, by name: applied or why not, and the streams they own."""
     return sorted((dict(row) for row in views.all("config_files")), key=lambda row: row["file"])
+
+
+def schedules_json(views: Views, now: datetime) -> list[dict[str, Any]]:
+    return [schedule_json(views, row, now) for row in views.schedules()]
+
+
+def soonest(schedules: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The `count` schedules that run next (paused ones have no next run)."""
+    return sorted((s for s in schedules if s["next_run"]), key=lambda s: s["next_run"])[:count]
 
 
 def schedule_json(views: Views, row: Document, now: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import orjson
 from .. import __version__
 from ..declared import problem_text
 from ..events import SOURCES
-from .api import config_files_json, schedule_json, stream_json
+from .api import config_files_json, schedules_json, soonest, stream_json
 from .app import STATIC, TEMPLATE_LOOKUP, Context, current_login, form_value
 from .auth import USER
 from .sessions import COOKIE, MAX_AGE_SECONDS
@@ -81,8 +81,8 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/")
     def dashboard() -> Any:
         now = datetime.now(timezone.utc)
-        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
-        upcoming = sorted((s for s in schedules if s["next_run"]), key=lambda s: s["next_run"])[:6]
+        schedules = store.read(lambda views: schedules_json(views, now))
+        upcoming = soonest(schedules, 6)
         sessions = store.read(lambda views: [dict(row) for row in views.all("sessions")])
         problems = sorted((s for s in sessions if s["status"] in ("failed", "missed")),
                           key=lambda s: s["id"], reverse=True)[:8]
@@ -104,7 +104,7 @@ def install(app: bottle.Bottle, context: Context) -> None:
     @app.get("/schedules")
     def schedules_page() -> Any:
         now = datetime.now(timezone.utc)
-        schedules = store.read(lambda views: [schedule_json(views, row, now) for row in views.schedules()])
+        schedules = store.read(lambda views: schedules_json(views, now))
         streams = store.read(lambda views: [stream_json(views, row) for row in views.streams()])
         from_file = {s["id"]: s["config_file"] for s in streams if s["config_file"]}
         return render(context, "schedules", schedules=schedules, default_tz=context.settings.tz, from_file=from_file,
