@@ -13,14 +13,14 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 from apscheduler.schedulers.base import BaseScheduler
 
 from .commands import CommandError, Commands
-from .eventlog import Clock
+from .eventlog import Clock, real_time, utc_now
 from .events import (
     HostTrusted,
     Payload,
@@ -86,7 +86,7 @@ class Delivery:
 
     def deliver(self, session_id: int, at: datetime | None = None) -> None:
         """Run an attempt for this session now (or at `at`); one job per session, so never two at once."""
-        when = datetime.now(timezone.utc) + ((at - self._clock()) if at else timedelta(0))
+        when = real_time(self._clock, at) if at else utc_now()
         self._scheduler.add_job(self._attempt, "date", run_date=when, args=[session_id],
                                 id=f"transfer-{session_id}", replace_existing=True)
 

@@ -108,6 +108,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def real_time(clock: Clock, at: datetime) -> datetime:
+    """When `at` on `clock` comes on the real clock, for APScheduler (the two differ only in tests)."""
+    return utc_now() + (at - clock())
+
+
 class EventLog:
     """Append-only, fsynced, single-owner JSON-lines file with in-order notification of durable events."""
 

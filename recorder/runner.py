@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import cron
 from .commands import CommandError, Commands, schedule_window
 from .delivery import Delivery, DeliveryOptions
-from .eventlog import Clock
+from .eventlog import Clock, real_time
 from .events import (
     Event,
     HostTrusted,
@@ -165,8 +165,8 @@ class Runner:
             return
         fire_time = fire_time.astimezone(timezone.utc)
         start, _ = schedule_window(config_of(ScheduleConfig, row), fire_time)
-        self._scheduler.add_job(self._fire, "date", run_date=self._real_time(start), id=f"schedule-{schedule_id}",
-                                args=[schedule_id, fire_time], replace_existing=True)
+        self._scheduler.add_job(self._fire, "date", run_date=real_time(self._clock, start),
+                                id=f"schedule-{schedule_id}", args=[schedule_id, fire_time], replace_existing=True)
 
     def _disarm(self, schedule_id: int) -> None:
         job = self._scheduler.get_job(f"schedule-{schedule_id}")
@@ -193,10 +193,6 @@ class Runner:
             if schedule_window(config, fire_time)[0] > now:
                 break
             self._commands.fire(schedule_id, fire_time.astimezone(timezone.utc), now, source="runner")
-
-    def _real_time(self, at: datetime) -> datetime:
-        """When `at` on the runner's clock comes on the real clock (they differ only in tests)."""
-        return datetime.now(timezone.utc) + (at - self._clock())
 
     # -- running sessions ---------------------------------------------------------------------------------
 
