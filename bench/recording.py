@@ -37,6 +37,7 @@ from recorder.events import StreamConfig  # noqa: E402
 from recorder.processing import probe_duration  # noqa: E402
 from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture  # noqa: E402
 
+from conftest import free_port  # noqa: E402
 from streams import StreamServer, make_mp3  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def service_run(base: Path, url: str, count: int, seconds: int) -> tuple[float, 
     """`count` record-now sessions in a real serve process: CPU seconds per second of recording while capturing
     (the API calls that started them included), peak RSS, complete files, and the CPU seconds spent after the
     windows (joining, MP3, tags), which bare ffmpeg does not do."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "STATE_DIR": str(base / "state"), "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port),
            "ADMIN_PASSWORD": "bench-password", "MAX_CONCURRENT_RECORDINGS": str(count), "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen([sys.executable, "-m", "recorder", "serve"], cwd=ROOT, env=env,
@@ -204,14 +205,6 @@ def long_capture(base: Path, url: str, minutes: float) -> None:
     log_size = (base / "long" / "ffmpeg.log").stat().st_size
     print(f"long capture of {minutes:g} min at verbose level: audio {duration:.1f} s of {seconds:.0f} s, took "
           f"{took:.1f} s, {len(listener.gaps)} gaps, ffmpeg log {log_size // 1024} KiB")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from recorder.events import StreamConfig
 from recorder.parts import CaptureResult
 from recorder.recording import CaptureOptions, LiveProgress, RecordingJob, make_ffmpeg_capture
 
+from conftest import free_port
+
 ICECAST_DEFAULT_BURST = 65535  # icecast2's own default, written out so the tests do not depend on it
 START_TIMEOUT = 15.0
 # The capture as test_capture runs it, with two differences: nothing here tests stalls, so the watchdog is long
@@ -47,13 +48,6 @@ ENCODINGS = {  # codec: (ffmpeg output arguments, the Content-Type the mount ann
     # so with 1 s pages a 4 s window came out 4.2-4.8 s long
     "ogg": (["-c:a", "libvorbis", "-f", "ogg", "-page_duration", "200000"], "application/ogg"),
 }
-
-
-def free_port() -> int:
-    """A loopback port free right now (a server that loses the race exits at once and is started again)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @lru_cache(maxsize=None)

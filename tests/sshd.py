@@ -16,14 +16,10 @@ from pathlib import Path
 
 import psutil
 
+from conftest import free_port
+
 SSHD = "/usr/sbin/sshd"
 KEYGEN = "ssh-keygen"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def keygen(path: Path, kind: str = "ed25519", passphrase: str = "") -> Path:

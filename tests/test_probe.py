@@ -20,6 +20,7 @@ from recorder import probe as probe_module
 from recorder import recording
 from recorder.probe import PROTOCOL_WHITELIST, ProbeResult, ffprobe_argv, probe
 
+from conftest import free_port
 from sources import record
 from streams import StreamServer, icy_block, make_mp3
 
@@ -168,9 +169,7 @@ def radio(media: dict[str, Path]) -> Iterator[Radio]:
 @pytest.fixture
 def closed_port() -> int:
     """A port nobody listens on: bound, then closed again."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture
